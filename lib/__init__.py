@@ -1,0 +1,104 @@
+"""The book's single tested source of code.
+
+Notebooks import this package; they explain and drive it, they do not re-implement it.
+Sub-packages: ``lib.rl`` (reinforcement learning), ``lib.llm`` (the tiny language model),
+``lib.viz`` (style and plot helpers), ``lib.exercises`` (auto-checkers), ``lib.book``
+(the seed-map contract and book structure).
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+
+__version__ = "0.1.0"
+
+#: Top of the checkout (the folder holding ``lib/`` and ``data/``).
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+#: Small shipped data: the seed map, data tables, checkpoints.
+DATA_DIR = ROOT / "data"
+
+_MAX_SEED = 2**32 - 1
+
+
+def seed_everything(seed: int) -> int:
+    """Seed Python's ``random``, NumPy and (if installed) torch, CPU and CUDA.
+
+    Returns the seed so that a notebook can write ``SEED = seed_everything(0)``.
+    Raises ``TypeError`` for a non-integer and ``ValueError`` for a seed outside
+    ``[0, 2**32 - 1]`` (NumPy's legacy seeding range).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        # numpy integers are fine; floats (even 3.0) are rejected to avoid silent truncation
+        try:
+            import numpy as np
+
+            if isinstance(seed, np.integer):
+                seed = int(seed)
+            else:
+                raise TypeError
+        except (ImportError, TypeError):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r})") from None
+    if not 0 <= seed <= _MAX_SEED:
+        raise ValueError(f"seed must be in [0, {_MAX_SEED}], got {seed}")
+    random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:  # pragma: no cover - numpy is always installed with the book
+        pass
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+    except ImportError:  # pragma: no cover
+        pass
+    return seed
+
+
+def device(prefer: str | None = None):
+    """The torch device the book computes on: CUDA when present, else CPU.
+
+    ``prefer="cpu"`` forces the CPU; the environment variable ``BOOK_DEVICE`` (``cpu`` or
+    ``cuda``) overrides the automatic choice for a whole run.
+    """
+    import torch
+
+    choice = prefer or os.environ.get("BOOK_DEVICE")
+    if choice is not None:
+        if choice not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {choice!r}")
+        if choice == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' was requested but torch sees no CUDA device")
+        return torch.device(choice)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def glue(name: str, value, display: bool = False):
+    """Record ``value`` under ``name`` for the book's prose (myst-nb ``{glue}``).
+
+    Works without myst-nb (e.g. on Colab): the value is then simply returned, so the
+    notebook runs the same everywhere. Returns ``value``.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"glue name must be an identifier-like string, got {name!r}")
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return value
+    _glue(name, value, display=display)
+    return value
+
+
+def setup_notebook() -> None:
+    """Common notebook setup: the book's plot style. Called by every notebook's setup cell."""
+    from . import viz
+
+    viz.use_style()
+
+
+__all__ = ["ROOT", "DATA_DIR", "seed_everything", "device", "glue", "setup_notebook", "__version__"]

@@ -1,0 +1,235 @@
+"""The book's structure: the seed map, the table of contents, the notebooks, and the
+contract that ties them together (checked by ``tests/test_contract.py``).
+
+The contract:
+
+* every labelled section ``(seed-…)=`` sits in the chapter folder the seed map names, and the
+  label is one of the seed map's;
+* no label appears twice;
+* every notebook under ``chapters/`` is listed in ``_toc.yml`` (and every TOC entry exists);
+* every notebook starts with the same setup cell (:data:`SETUP_CELL`), tagged ``remove-cell``;
+* no notebook stores outputs, except cells marked ``keep_output`` (reference values for nbval);
+* a notebook's time budget is 90 s unless its metadata declares a larger one with a reason.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import re
+from typing import Iterable
+
+from . import ROOT
+
+#: The default execution budget of one notebook on the 2-core CI machine, in seconds.
+DEFAULT_BUDGET_S = 90.0
+#: The largest budget a notebook may declare (with a reason) in ``metadata.book.budget_s``.
+MAX_BUDGET_S = 150.0
+
+#: The repository the Colab/Binder buttons and the setup cell point to (also in _config.yml).
+REPO_URL = "https://github.com/llm-rl-visualized-book/llm-rl-book"
+
+#: The first cell of every notebook (tagged ``remove-cell``): makes ``lib`` importable from a
+#: checkout, JupyterLab or Colab. It never downloads data or weights; on Colab it clones the
+#: book (code, small data, checkpoints) once.
+SETUP_CELL = f'''# Book setup (the same in every notebook): make `lib` importable from a checkout,
+# JupyterLab or Colab. On Colab it clones the book once; it never downloads data or weights.
+import pathlib, subprocess, sys
+BOOK_REPO = "{REPO_URL}"
+_here = pathlib.Path.cwd().resolve()
+ROOT = next((p for p in (_here, *_here.parents) if (p / "lib" / "__init__.py").is_file()), None)
+if ROOT is None and "google.colab" in sys.modules:
+    ROOT = pathlib.Path("/content/llm-rl-book")
+    if not ROOT.exists():
+        subprocess.run(["git", "clone", "--depth", "1", BOOK_REPO, str(ROOT)], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(ROOT)], check=True)
+if ROOT is None:
+    raise RuntimeError("Open this notebook from inside the book's folder (or on Colab).")
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+import lib
+lib.setup_notebook()'''
+
+LABEL_RE = re.compile(r"^\((seed-[0-9][0-9\-]*)\)=", flags=re.M)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedEntry:
+    anchor: str
+    part: int
+    chapter: str
+    label: str
+    title_zh: str
+    title_en: str | None
+    diagram: str
+    take: str
+
+
+def load_seed_map(path: pathlib.Path | str | None = None) -> list[SeedEntry]:
+    """The seed map shipped in ``data/seed-map.yml`` (the book's copy of the spec)."""
+    import yaml
+
+    path = pathlib.Path(path) if path is not None else ROOT / "data" / "seed-map.yml"
+    if not path.is_file():
+        raise FileNotFoundError(f"seed map not found at {path}")
+    rows = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: expected a list of entries")
+    return [SeedEntry(str(r["seed_anchor"]), int(r["part"]), str(r["chapter"]), str(r["label"]),
+                      str(r["title_zh"]), r.get("title_en"), str(r["diagram"]), str(r["take"]))
+            for r in rows]
+
+
+def read_notebook(path: pathlib.Path) -> dict:
+    try:
+        return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable notebook ({exc})") from exc
+
+
+def cell_source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def notebook_labels(nb: dict) -> list[str]:
+    """The ``(seed-…)=`` targets in a notebook's markdown cells, in order."""
+    out = []
+    for c in nb.get("cells", []):
+        if c.get("cell_type") == "markdown":
+            out += LABEL_RE.findall(cell_source(c))
+    return out
+
+
+def find_notebooks(root: pathlib.Path) -> list[pathlib.Path]:
+    """All notebooks under ``chapters/`` (checkpoints and build folders excluded), sorted."""
+    chapters = pathlib.Path(root) / "chapters"
+    return sorted(p for p in chapters.rglob("*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts and "_build" not in p.parts)
+
+
+def toc_files(root: pathlib.Path) -> list[str]:
+    """Every ``file:`` of ``_toc.yml`` (paths without suffix, relative to the root)."""
+    import yaml
+
+    toc_path = pathlib.Path(root) / "_toc.yml"
+    if not toc_path.is_file():
+        raise FileNotFoundError(f"no _toc.yml in {root}")
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    files: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key in ("root", "file"):
+                if key in node and isinstance(node[key], str):
+                    files.append(str(pathlib.PurePosixPath(node[key]).with_suffix("")))
+            for v in node.values():
+                if isinstance(v, (list, dict)):
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(toc)
+    return files
+
+
+def notebook_budget(nb: dict) -> tuple[float, str | None]:
+    """A notebook's time budget in seconds and the reason for a budget over the default."""
+    meta = nb.get("metadata", {}).get("book", {})
+    budget = float(meta.get("budget_s", DEFAULT_BUDGET_S))
+    return budget, meta.get("budget_reason")
+
+
+@dataclasses.dataclass
+class BookReport:
+    findings: list[str]
+    covered: dict[str, str]          # label -> notebook (relative path)
+    n_entries: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def coverage_line(self) -> str:
+        return f"seed entries covered: {len(self.covered)}/{self.n_entries}"
+
+
+def check_book(root: pathlib.Path | str | None = None, seed_map: Iterable[SeedEntry] | None = None) -> BookReport:
+    """Check the contract over a book tree; returns every finding (empty when all is well)."""
+    root = pathlib.Path(root) if root is not None else ROOT
+    entries = list(seed_map) if seed_map is not None else load_seed_map(root / "data" / "seed-map.yml")
+    chapter_of = {e.label: e.chapter for e in entries}
+    findings: list[str] = []
+    found: dict[str, list[str]] = {}
+    try:
+        toc = set(toc_files(root))
+    except FileNotFoundError as exc:
+        toc = set()
+        findings.append(str(exc))
+    for entry in toc:
+        if not any((root / f"{entry}{ext}").is_file() for ext in (".ipynb", ".md")):
+            findings.append(f"_toc.yml lists {entry}, which does not exist")
+    for path in find_notebooks(root):
+        rel = path.relative_to(root).as_posix()
+        try:
+            nb = read_notebook(path)
+        except ValueError as exc:
+            findings.append(str(exc))
+            continue
+        cells = nb.get("cells", [])
+        for lab in notebook_labels(nb):
+            found.setdefault(lab, []).append(rel)
+        if rel[: -len(".ipynb")] not in toc:
+            findings.append(f"{rel}: not listed in _toc.yml")
+        code = [c for c in cells if c.get("cell_type") == "code"]
+        if not code or cell_source(code[0]).strip() != SETUP_CELL.strip():
+            findings.append(f"{rel}: the first code cell is not the book's setup cell (lib.book.SETUP_CELL)")
+        elif "remove-cell" not in code[0].get("metadata", {}).get("tags", []):
+            findings.append(f"{rel}: the setup cell must be tagged remove-cell")
+        stored = [i for i, c in enumerate(cells) if c.get("cell_type") == "code"
+                  and (c.get("outputs") or c.get("execution_count"))
+                  and not c.get("metadata", {}).get("keep_output")]
+        if stored:
+            findings.append(f"{rel}: {len(stored)} code cell(s) store outputs without keep_output "
+                            f"(cells {stored[:5]}); run `make strip`")
+        budget, reason = notebook_budget(nb)
+        if budget > DEFAULT_BUDGET_S and not (reason and reason.strip()):
+            findings.append(f"{rel}: budget {budget:.0f} s exceeds {DEFAULT_BUDGET_S:.0f} s without a budget_reason")
+        if budget > MAX_BUDGET_S:
+            findings.append(f"{rel}: budget {budget:.0f} s exceeds the maximum {MAX_BUDGET_S:.0f} s")
+    for lab, where in sorted(found.items()):
+        if lab not in chapter_of:
+            findings.append(f"{lab}: not a label of the seed map (in {where[0]})")
+            continue
+        if len(where) > 1:
+            findings.append(f"{lab}: labelled more than once: {', '.join(where)}")
+        for w in where:
+            if not w.startswith(f"chapters/{chapter_of[lab]}/"):
+                findings.append(f"{lab}: belongs in chapters/{chapter_of[lab]}/, found in {w}")
+    covered = {lab: where[0] for lab, where in found.items() if lab in chapter_of}
+    return BookReport(findings, covered, len(entries))
+
+
+def new_notebook(cells: list[tuple[str, str] | tuple[str, str, dict]], metadata: dict | None = None) -> dict:
+    """Build a notebook dict: the setup cell first, then ``(kind, source[, cell_metadata])`` cells
+    with ``kind`` in {"md", "code"}. Used by ``tools/pynb.py``."""
+    def cell(kind, src, meta=None):
+        if kind not in ("md", "code"):
+            raise ValueError(f"cell kind must be 'md' or 'code', got {kind!r}")
+        base = {"cell_type": "markdown" if kind == "md" else "code", "metadata": dict(meta or {}),
+                "source": src.strip("\n")}
+        if kind == "code":
+            base.update(execution_count=None, outputs=[])
+        return base
+
+    nb_cells = [cell("code", SETUP_CELL, {"tags": ["remove-cell"]})]
+    nb_cells += [cell(*c) for c in cells]
+    for i, c in enumerate(nb_cells):
+        c["id"] = f"cell-{i:03d}"
+    meta = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    meta.update(metadata or {})
+    return {"cells": nb_cells, "metadata": meta, "nbformat": 4, "nbformat_minor": 5}

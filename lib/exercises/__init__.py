@@ -1,0 +1,195 @@
+"""Auto-checkers for the book's exercises.
+
+The pattern: a reader writes a function in a notebook cell and calls a checker, e.g.
+``check_discounted_returns(my_returns)``. The checker calls the reader's function and the
+vetted ``lib`` implementation on the same random inputs and returns a :class:`CheckReport`
+that says what differs (expected vs got, on which input) instead of raising a traceback.
+The report is truthy when the reader's function passed, so solutions end with
+``assert check_x(solution)``.
+
+Checkers for each part of the book live in sub-modules (``lib.exercises.rl_basics`` …);
+this module holds the shared machinery and the checkers of Part 1.
+"""
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class CheckReport:
+    """Outcome of an exercise check; truthy when the reader's function passed."""
+
+    name: str
+    passed: bool
+    trials: int
+    message: str
+    failing_input: dict | None = None
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        mark = "PASSED" if self.passed else "NOT YET"
+        return f"[{mark}] {self.name}: {self.message}"
+
+    def _repr_markdown_(self) -> str:  # pragma: no cover - display only
+        icon = "✅" if self.passed else "❌"
+        return f"{icon} **{self.name}** — {self.message}"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _to_array(x) -> np.ndarray | Any:
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            return x.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(x, (list, tuple)) and x and all(isinstance(v, (int, float, np.number)) for v in x):
+        return np.asarray(x)
+    if isinstance(x, (int, float, np.number)):
+        return np.asarray(x)
+    return x
+
+
+def _short(x, limit: int = 160) -> str:
+    arr = _to_array(x)
+    if isinstance(arr, np.ndarray):
+        with np.printoptions(precision=4, suppress=True, threshold=12, edgeitems=3):
+            text = np.array2string(arr, separator=", ")
+        text = f"{text} (shape {arr.shape})" if arr.ndim > 0 else text
+    else:
+        text = repr(arr)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def compare(expected, got, rtol: float = 1e-6, atol: float = 1e-8) -> str | None:
+    """``None`` when ``got`` matches ``expected``; otherwise a sentence saying how it differs."""
+    e, g = _to_array(expected), _to_array(got)
+    if isinstance(e, np.ndarray):
+        if not isinstance(g, np.ndarray):
+            return f"expected an array, got {type(got).__name__}"
+        if e.shape != g.shape:
+            return f"expected shape {e.shape}, got shape {g.shape}"
+        if not np.issubdtype(g.dtype, np.number) and g.dtype != bool:
+            return f"expected numbers, got dtype {g.dtype}"
+        e = e.astype(float)
+        g = g.astype(float)
+        if np.any(np.isnan(g) & ~np.isnan(e)):
+            return "got NaN where a number was expected"
+        bad = ~np.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            where = f" at index {idx}" if e.ndim else ""
+            return (f"values differ{where}: expected {e[idx]:.6g}, got {g[idx]:.6g} "
+                    f"({int(bad.sum())} of {bad.size} entries differ, max abs diff "
+                    f"{np.max(np.abs(g - e)[bad]):.3g})")
+        return None
+    if isinstance(e, dict):
+        if not isinstance(g, dict) or set(g) != set(e):
+            return f"expected a dict with keys {sorted(e)}, got {_short(g)}"
+        for k in e:
+            msg = compare(e[k], g[k], rtol, atol)
+            if msg:
+                return f"[{k!r}] {msg}"
+        return None
+    if isinstance(e, (list, tuple)) and isinstance(g, (list, tuple)):
+        if len(e) != len(g):
+            return f"expected {len(e)} items, got {len(g)}"
+        for i, (a, b) in enumerate(zip(e, g)):
+            msg = compare(a, b, rtol, atol)
+            if msg:
+                return f"item {i}: {msg}"
+        return None
+    return None if e == g else f"expected {_short(e)}, got {_short(g)}"
+
+
+def check_function(candidate: Callable, reference: Callable, make_inputs: Callable[[np.random.Generator], dict],
+                   *, name: str, trials: int = 25, seed: int = 0, rtol: float = 1e-6,
+                   atol: float = 1e-8, verbose: bool = True) -> CheckReport:
+    """Compare ``candidate`` with ``reference`` on ``trials`` random inputs.
+
+    ``make_inputs(rng)`` returns the keyword arguments of one trial. Inputs are copied for
+    each call so that a function that modifies its input cannot fool the check. The first
+    difference found is reported with the input that caused it; an exception raised by the
+    candidate is reported as a message, not a traceback.
+    """
+    if not callable(candidate):
+        report = CheckReport(name, False, 0, f"expected a function, got {type(candidate).__name__}")
+        if verbose:
+            print(report)
+        return report
+    if trials < 1:
+        raise ValueError(f"trials must be >= 1, got {trials}")
+    import copy
+
+    rng = np.random.default_rng(seed)
+    for t in range(trials):
+        kwargs = make_inputs(rng)
+        if not isinstance(kwargs, dict):
+            raise TypeError("make_inputs must return a dict of keyword arguments")
+        expected = reference(**copy.deepcopy(kwargs))
+        try:
+            got = candidate(**copy.deepcopy(kwargs))
+        except Exception as exc:  # the reader's code: report, don't crash
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            msg = (f"raised {type(exc).__name__}: {exc} (line {frame.lineno}) on input "
+                   + ", ".join(f"{k}={_short(v, 80)}" for k, v in kwargs.items()))
+            report = CheckReport(name, False, t + 1, msg, kwargs)
+            break
+        diff = compare(expected, got, rtol, atol)
+        if diff is not None:
+            msg = (f"{diff} on input " + ", ".join(f"{k}={_short(v, 80)}" for k, v in kwargs.items())
+                   + f"; expected {_short(expected)}, got {_short(got)}")
+            report = CheckReport(name, False, t + 1, msg, kwargs)
+            break
+    else:
+        report = CheckReport(name, True, trials, f"matches the book's implementation on {trials} random inputs")
+    if verbose:
+        print(report)
+    return report
+
+
+# ---------------------------------------------------------------- Part 1 checkers
+
+
+def check_softmax_policy_grad_log(candidate: Callable, trials: int = 25) -> CheckReport:
+    """Exercise (Part 1): the score function of a tabular softmax policy.
+
+    ``candidate(theta, state, action)`` must return ∇_θ log π_θ(action | state) as an array
+    shaped like ``theta`` (n_states x n_actions).
+    """
+    from lib.rl.policy_gradient import score_function
+
+    def make(rng):
+        s, a = int(rng.integers(1, 5)), int(rng.integers(2, 5))
+        return {"theta": rng.normal(size=(s, a)), "state": int(rng.integers(s)), "action": int(rng.integers(a))}
+
+    return check_function(candidate, score_function, make, name="softmax score function", trials=trials)
+
+
+def check_reward_to_go(candidate: Callable, trials: int = 25) -> CheckReport:
+    """Exercise (Part 1): reward-to-go ``G_t = sum_{k>=t} gamma^(k-t) r_k`` of one episode.
+
+    ``candidate(rewards, gamma)`` takes a 1-D array of rewards and returns an array of the
+    same length.
+    """
+    from lib.rl.returns import discounted_returns
+
+    def make(rng):
+        n = int(rng.integers(1, 12))
+        return {"rewards": rng.normal(size=n).round(2), "gamma": float(rng.choice([0.0, 0.5, 0.9, 0.99, 1.0]))}
+
+    return check_function(candidate, lambda rewards, gamma: discounted_returns(rewards, gamma), make,
+                          name="reward-to-go", trials=trials)
+
+
+__all__ = ["CheckReport", "check_function", "compare", "check_softmax_policy_grad_log", "check_reward_to_go"]
