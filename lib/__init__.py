@@ -86,11 +86,29 @@ def glue(name: str, value, display: bool = False):
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"glue name must be an identifier-like string, got {name!r}")
+    value = _plain(value)
     try:
         from myst_nb import glue as _glue
     except ImportError:
         return value
     _glue(name, value, display=display)
+    return value
+
+
+def _plain(value):
+    """NumPy / torch scalars -> Python numbers, so that ``{glue:text}`x:.3f``` can format them
+    (myst-nb formats the *repr*, and ``np.float64(0.5)`` does not parse as a float)."""
+    item = getattr(value, "item", None)
+    shape = getattr(value, "shape", None)
+    if callable(item) and shape is not None and tuple(shape) == ():
+        return item()
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+    except ImportError:  # pragma: no cover
+        pass
     return value
 
 

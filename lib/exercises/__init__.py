@@ -192,4 +192,22 @@ def check_reward_to_go(candidate: Callable, trials: int = 25) -> CheckReport:
                           name="reward-to-go", trials=trials)
 
 
-__all__ = ["CheckReport", "check_function", "compare", "check_softmax_policy_grad_log", "check_reward_to_go"]
+
+
+
+def check_coverage_by_stage(candidate: Callable, trials: int = 25) -> CheckReport:
+    """Exercise (Part 1): ``candidate(nodes)`` returns {stage: fraction of nodes with a notebook}."""
+    from lib.bookmap import Node, coverage_by_stage
+
+    def make(rng):
+        stages = ["pretraining", "sft", "preference", "rl-basics"][: int(rng.integers(1, 5))]
+        nodes = [Node(f"seed-{i}", f"entry {i}", "ch", str(rng.choice(stages)),
+                      "chapters/x/nb" if rng.random() < 0.5 else None, "")
+                 for i in range(int(rng.integers(1, 15)))]
+        return {"nodes": nodes}
+
+    return check_function(candidate, coverage_by_stage, make, name="coverage by stage", trials=trials)
+
+
+__all__ = ["CheckReport", "check_function", "compare", "check_softmax_policy_grad_log", "check_reward_to_go",
+           "check_coverage_by_stage"]

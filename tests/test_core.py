@@ -1,0 +1,80 @@
+"""lib core: seeding, device choice, glue, plain-number conversion."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import lib
+
+
+def test_seed_everything_makes_all_generators_repeat():
+    lib.seed_everything(123)
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    lib.seed_everything(123)
+    b = (random.random(), np.random.rand(), torch.rand(1).item())
+    assert a == b
+
+
+def test_seed_everything_returns_seed_and_accepts_numpy_ints():
+    assert lib.seed_everything(np.int64(7)) == 7
+    assert lib.seed_everything(0) == 0
+
+
+@pytest.mark.parametrize("bad", [-1, 2**32])
+def test_seed_everything_rejects_out_of_range(bad):
+    with pytest.raises(ValueError, match="seed must be in"):
+        lib.seed_everything(bad)
+
+
+@pytest.mark.parametrize("bad", [1.5, "3", None, True])
+def test_seed_everything_rejects_non_integers(bad):
+    with pytest.raises(TypeError, match="seed must be an int"):
+        lib.seed_everything(bad)
+
+
+def test_device_is_cpu_without_cuda(monkeypatch):
+    monkeypatch.delenv("BOOK_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert lib.device().type == expected
+    assert lib.device("cpu").type == "cpu"
+
+
+def test_device_validates_choice(monkeypatch):
+    with pytest.raises(ValueError, match="'cpu' or 'cuda'"):
+        lib.device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            lib.device("cuda")
+    monkeypatch.setenv("BOOK_DEVICE", "cpu")
+    assert lib.device().type == "cpu"
+
+
+def test_glue_returns_value_and_converts_numpy_scalars():
+    assert lib.glue("x", 3) == 3
+    out = lib.glue("y", np.float64(0.25))
+    assert type(out) is float and out == 0.25
+    assert type(lib.glue("z", torch.tensor(2.0))) is float
+    arr = np.array([1.0, 2.0])
+    assert lib.glue("w", arr) is arr          # arrays are left alone
+    with pytest.raises(ValueError, match="identifier"):
+        lib.glue("not a name", 1)
+
+
+def test_glue_without_myst_nb(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "myst_nb":
+            raise ImportError("no myst_nb here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    assert lib.glue("v", 5) == 5
+
+
+def test_paths():
+    assert (lib.ROOT / "lib" / "__init__.py").is_file()
+    assert (lib.DATA_DIR / "seed-map.yml").is_file()
