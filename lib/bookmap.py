@@ -212,29 +212,33 @@ def check_rl_algorithms(rows: list[dict], root: pathlib.Path | str | None = None
 
 
 def draw_rl_timeline(rows: list[dict]):
-    """Algorithms by year (x) and family (y); marker shape = on/off-policy, filled = the book
-    implements it, border = model-based."""
+    """Algorithms in order of publication (x, labelled with years) by family (y); marker shape =
+    on/off-policy, filled = the book implements it, thick purple border = model-based."""
     import matplotlib.pyplot as plt
 
     from .viz import DARK, PALETTE
 
     families = [f for f in RL_FAMILIES if any(r["family"] == f for r in rows)]
-    fig, ax = plt.subplots(figsize=(14, 6.5))
+    ordered = sorted(rows, key=lambda r: (r["year"], r["name"]))
+    fig, ax = plt.subplots(figsize=(14, 7))
     marker = {"on-policy": "o", "off-policy": "s", "n/a": "D"}
-    by_cell: dict = {}
-    for r in sorted(rows, key=lambda r: (r["year"], r["name"])):
+    seen_in_family: dict = {}
+    for x, r in enumerate(ordered):
         y = families.index(r["family"])
-        k = by_cell.setdefault((r["year"], y), 0)
-        by_cell[(r["year"], y)] += 1
-        yy = y + 0.28 * k
+        k = seen_in_family.get(y, 0)
+        seen_in_family[y] = k + 1
+        yy = y + (0.3 if k % 2 else 0.0)
         impl = bool(r["lib_symbol"])
-        ax.scatter(r["year"], yy, marker=marker[r["policy"]], s=70,
+        ax.scatter(x, yy, marker=marker[r["policy"]], s=70,
                    facecolor=PALETTE["pink"] if impl else "white",
                    edgecolor=DARK["purple"] if r["model"] == "model-based" else DARK["blue"],
                    linewidth=2.0 if r["model"] == "model-based" else 1.0, zorder=3)
-        ax.annotate(r["name"], (r["year"], yy), xytext=(5, 3), textcoords="offset points", fontsize=7)
+        ax.annotate(r["name"], (x, yy), xytext=(4, 4), textcoords="offset points", fontsize=7, rotation=12)
+    ticks = [i for i, r in enumerate(ordered) if i == 0 or r["year"] // 5 != ordered[i - 1]["year"] // 5]
+    ax.set_xticks(ticks, [str(ordered[i]["year"]) for i in ticks], rotation=45)
+    ax.set_xlim(-1, len(ordered) + 3)
     ax.set_yticks(range(len(families)), families)
-    ax.set_ylim(-0.6, len(families) - 0.2)
+    ax.set_ylim(-0.6, len(families))
     for m, lab in [("o", "on-policy"), ("s", "off-policy"), ("D", "planning / n/a")]:
         ax.scatter([], [], marker=m, facecolor="white", edgecolor=DARK["blue"], label=lab)
     ax.scatter([], [], marker="o", facecolor=PALETTE["pink"], edgecolor=DARK["blue"], label="implemented in lib")
