@@ -4,20 +4,17 @@ table of algorithms, the ones the book implements linked to their ``lib`` symbol
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import importlib
 import pathlib
 import textwrap
 
 from . import ROOT
 from .book import check_book, load_seed_map, toc_files
+from .rl import registry
 
-RL_FAMILIES = ("value-based", "policy-based", "actor-critic", "bandit", "planning", "model-based",
-               "imitation", "inverse RL", "multi-agent", "hierarchical", "offline", "alignment")
-RL_POLICY = ("on-policy", "off-policy", "n/a")
-RL_MODEL = ("model-free", "model-based")
-RL_COLUMNS = ("name", "family", "policy", "model", "year", "authors", "paper", "url", "lib_symbol", "notebook")
+RL_FAMILIES = registry.FAMILIES
+RL_COLUMNS = registry.ALGORITHM_COLUMNS
+resolve_symbol = registry.resolve_symbol
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,58 +154,13 @@ def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 34):
 
 
 def load_rl_algorithms(path: pathlib.Path | str | None = None) -> list[dict]:
-    """``data/rl-algorithms.csv``, validated (columns, families, years)."""
-    path = pathlib.Path(path) if path is not None else ROOT / "data" / "rl-algorithms.csv"
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if tuple(reader.fieldnames or ()) != RL_COLUMNS:
-            raise ValueError(f"{path}: columns must be {RL_COLUMNS}, got {reader.fieldnames}")
-        rows = list(reader)
-    names = set()
-    for i, r in enumerate(rows, start=2):
-        if r["name"] in names:
-            raise ValueError(f"{path}:{i}: duplicate algorithm {r['name']!r}")
-        names.add(r["name"])
-        if r["family"] not in RL_FAMILIES:
-            raise ValueError(f"{path}:{i}: family {r['family']!r} not in {RL_FAMILIES}")
-        if r["policy"] not in RL_POLICY or r["model"] not in RL_MODEL:
-            raise ValueError(f"{path}:{i}: policy/model must be in {RL_POLICY}/{RL_MODEL}")
-        try:
-            r["year"] = int(r["year"])
-        except ValueError:
-            raise ValueError(f"{path}:{i}: year {r['year']!r} is not an integer") from None
-        if bool(r["lib_symbol"]) != bool(r["notebook"]):
-            raise ValueError(f"{path}:{i}: an implemented row needs both lib_symbol and notebook")
-    return rows
-
-
-def resolve_symbol(dotted: str):
-    """Import ``package.module.attr`` and return the attribute (raises ImportError/AttributeError)."""
-    module, _, attr = dotted.rpartition(".")
-    if not module:
-        raise ImportError(f"{dotted!r} is not a dotted path")
-    return getattr(importlib.import_module(module), attr)
+    """The algorithm registry ``data/rl-algorithms.csv``, validated (see :mod:`lib.rl.registry`)."""
+    return registry.load_table("algorithms", path)
 
 
 def check_rl_algorithms(rows: list[dict], root: pathlib.Path | str | None = None) -> list[str]:
-    """Each implemented row names an importable lib symbol and a notebook listed in the TOC."""
-    root = pathlib.Path(root) if root is not None else ROOT
-    toc = set(toc_files(root))
-    out = []
-    for r in rows:
-        if not r["lib_symbol"]:
-            continue
-        try:
-            resolve_symbol(r["lib_symbol"])
-        except (ImportError, AttributeError) as exc:
-            out.append(f"{r['name']}: {r['lib_symbol']} does not import ({exc})")
-        if not r["lib_symbol"].startswith("lib."):
-            out.append(f"{r['name']}: {r['lib_symbol']} is not a lib symbol")
-        if not (root / f"{r['notebook']}.ipynb").is_file():
-            out.append(f"{r['name']}: notebook {r['notebook']}.ipynb does not exist")
-        elif r["notebook"] not in toc:
-            out.append(f"{r['name']}: notebook {r['notebook']} is not in _toc.yml")
-    return out
+    """Each implemented row names an importable lib symbol and a notebook in the TOC that uses it."""
+    return registry.check_links(rows, root)
 
 
 def draw_rl_timeline(rows: list[dict]):
@@ -221,7 +173,7 @@ def draw_rl_timeline(rows: list[dict]):
     families = [f for f in RL_FAMILIES if any(r["family"] == f for r in rows)]
     ordered = sorted(rows, key=lambda r: (r["year"], r["name"]))
     fig, ax = plt.subplots(figsize=(14, 7))
-    marker = {"on-policy": "o", "off-policy": "s", "n/a": "D"}
+    marker = {"on-policy": "o", "off-policy": "s", "offline": "^", "n/a": "D"}
     seen_in_family: dict = {}
     for x, r in enumerate(ordered):
         y = families.index(r["family"])
@@ -239,7 +191,7 @@ def draw_rl_timeline(rows: list[dict]):
     ax.set_xlim(-1, len(ordered) + 3)
     ax.set_yticks(range(len(families)), families)
     ax.set_ylim(-0.6, len(families))
-    for m, lab in [("o", "on-policy"), ("s", "off-policy"), ("D", "planning / n/a")]:
+    for m, lab in [("o", "on-policy"), ("s", "off-policy"), ("^", "offline (fixed data)"), ("D", "planning / n/a")]:
         ax.scatter([], [], marker=m, facecolor="white", edgecolor=DARK["blue"], label=lab)
     ax.scatter([], [], marker="o", facecolor=PALETTE["pink"], edgecolor=DARK["blue"], label="implemented in lib")
     ax.scatter([], [], marker="o", facecolor="white", edgecolor=DARK["purple"], linewidth=2, label="model-based")

@@ -33,13 +33,16 @@ def test_rl_table_validates_and_links_resolve():
 def test_rl_table_rejects_bad_rows(tmp_path):
     path = tmp_path / "t.csv"
     header = ",".join(bookmap.RL_COLUMNS)
-    path.write_text(header + "\nX,telepathy,on-policy,model-free,2000,a,b,c,,\n")
+    path.write_text(header + "\nX,telepathy,on-policy,model-free,both,2000,a,b,c,k,,\n")
     with pytest.raises(ValueError, match="family"):
         bookmap.load_rl_algorithms(path)
-    path.write_text(header + "\nX,value-based,on-policy,model-free,twenty,a,b,c,,\n")
+    path.write_text(header + "\nX,value-based,on-policy,model-free,both,twenty,a,b,c,k,,\n")
     with pytest.raises(ValueError, match="year"):
         bookmap.load_rl_algorithms(path)
-    path.write_text(header + "\nX,value-based,on-policy,model-free,2000,a,b,c,lib.x,\n")
+    path.write_text(header + "\nX,value-based,sometimes,model-free,both,2000,a,b,c,k,,\n")
+    with pytest.raises(ValueError, match="policy"):
+        bookmap.load_rl_algorithms(path)
+    path.write_text(header + "\nX,value-based,on-policy,model-free,both,2000,a,b,c,k,lib.x,\n")
     with pytest.raises(ValueError, match="both lib_symbol and notebook"):
         bookmap.load_rl_algorithms(path)
     path.write_text("name,year\nX,2000\n")
@@ -50,7 +53,7 @@ def test_rl_table_rejects_bad_rows(tmp_path):
 def test_check_rl_algorithms_flags_unimportable_symbol():
     rows = [{"name": "X", "lib_symbol": "lib.rl.nothing_here.f", "notebook": "chapters/01-panorama/book-map"}]
     problems = bookmap.check_rl_algorithms(rows)
-    assert problems and "does not import" in problems[0]
+    assert problems and "does not resolve" in problems[0]
 
 
 def test_coverage_by_stage_rejects_non_nodes():
