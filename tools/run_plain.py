@@ -24,7 +24,8 @@ except ImportError:
         def __repr__(self): return str(self.data)[:200]
     disp.HTML = disp.Markdown = disp.Image = disp.SVG = _Rich
     disp.display = lambda *a, **k: [print(repr(x)[:200]) for x in a]
-    ipy.display = disp; sys.modules["IPython"] = ipy; sys.modules["IPython.display"] = disp
+    ipy.display = disp; ipy.get_ipython = lambda: None; ipy.version_info = (9, 0, 0)
+    sys.modules["IPython"] = ipy; sys.modules["IPython.display"] = disp
 import matplotlib; matplotlib.use("Agg")
 import matplotlib.pyplot as plt; plt.show = lambda *a, **k: plt.close("all")
 '''
