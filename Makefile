@@ -17,10 +17,10 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 QUIET_PIP := { grep -v -e '^WARNING: Location' -e '^WARNING: Ignoring' || true; }
 
-.PHONY: help setup book build test test-fast test-lib test-notebooks nb lab strip bib clean
+.PHONY: help setup book build test test-fast test-lib test-notebooks nb lab strip bib clean checkpoints bench
 
 help:
-	@echo "make book | test | test-fast | nb NB=path.ipynb | lab | strip | bib | clean"
+	@echo "make book | test | test-fast | nb NB=path.ipynb | lab | strip | bib | checkpoints | bench | clean"
 
 setup: $(STAMP)
 
@@ -64,6 +64,18 @@ strip: setup
 
 bib: setup
 	$(BIN)/python tools/make_bib.py
+
+# Regenerate the shipped tokenizer and checkpoints (see each data/ sidecar for the exact command and
+# the machine that produced the shipped files; a CPU rerun gives equivalent, not bit-identical, weights).
+checkpoints: setup
+	$(BIN)/python -m lib.llm.tokenizer
+	OMP_NUM_THREADS=2 $(BIN)/python -m lib.llm.pretrain --preset tiny-lm
+	OMP_NUM_THREADS=2 $(BIN)/python -m lib.llm.pretrain --preset tiny-lm-moe
+	$(BIN)/python -m lib.llm.vlm --steps 4000 --lr 0.001 --vision-layers 1 --lm-layers 2 --batch-size 64 --n-train 6000 --device $$($(BIN)/python -c "import lib; print(lib.device().type)")
+
+# Performance comparisons against the reference libraries; results are recorded in bench/RESULTS.md.
+bench: setup
+	$(BIN)/python bench/bench_llm.py
 
 clean:
 	rm -rf _build

@@ -1,0 +1,101 @@
+"""Save and load :class:`~lib.llm.model.TinyLM` checkpoints: ``model.safetensors`` + ``meta.json``.
+
+A checkpoint is a folder (the book ships them in ``data/checkpoints/<name>/``)::
+
+    model.safetensors   the weights (safetensors: no pickle, safe to load)
+    meta.json           {"config": LMConfig fields, "seed", "metrics", "history", "tokenizer_sha256",
+                         "command", ...}
+
+``load_model("tiny-lm")`` resolves a bare name against ``data/checkpoints``. A tied LM head is
+stored once (under ``embed_tokens.weight``) and re-tied on load.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+
+import torch
+
+from .config import LMConfig
+from .model import TinyLM
+
+#: Folder of the book's shipped checkpoints.
+CHECKPOINT_DIR = pathlib.Path(__file__).resolve().parent.parent.parent / "data" / "checkpoints"
+#: Name of the book's base model (dense) and of its MoE sibling.
+BASE_MODEL = "tiny-lm"
+MOE_MODEL = "tiny-lm-moe"
+
+
+def resolve(path_or_name) -> pathlib.Path:
+    """A checkpoint folder from a path or a bare name under :data:`CHECKPOINT_DIR`."""
+    p = pathlib.Path(path_or_name)
+    if not p.exists() and len(p.parts) == 1:
+        p = CHECKPOINT_DIR / p
+    if not (p / "model.safetensors").is_file() or not (p / "meta.json").is_file():
+        raise FileNotFoundError(f"no checkpoint (model.safetensors + meta.json) in {p}; shipped ones: "
+                                f"{sorted(q.name for q in CHECKPOINT_DIR.glob('*') if q.is_dir())}")
+    return p
+
+
+def state_dict_for_saving(model: TinyLM) -> dict[str, torch.Tensor]:
+    """Contiguous CPU tensors; the tied LM head is dropped (it is ``embed_tokens.weight``)."""
+    sd = model.state_dict()
+    if model.config.tie_embeddings:
+        sd.pop("lm_head.weight", None)
+    return {k: v.detach().cpu().contiguous() for k, v in sd.items()}
+
+
+def save_checkpoint(model: TinyLM, folder, meta: dict | None = None) -> pathlib.Path:
+    """Write ``model.safetensors`` and ``meta.json`` (with ``config`` filled in) into ``folder``."""
+    from safetensors.torch import save_file
+
+    if not isinstance(model, TinyLM):
+        raise TypeError(f"expected a TinyLM, got {type(model).__name__}")
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(state_dict_for_saving(model), str(folder / "model.safetensors"), metadata={"format": "pt"})
+    meta = dict(meta or {})
+    meta["config"] = model.config.to_dict()
+    meta["weights_sha256"] = file_sha256(folder / "model.safetensors")
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return folder
+
+
+def load_meta(path_or_name) -> dict:
+    return json.loads((resolve(path_or_name) / "meta.json").read_text(encoding="utf-8"))
+
+
+def load_model(path_or_name=BASE_MODEL, device=None, with_meta: bool = False):
+    """Rebuild the :class:`TinyLM` of a checkpoint (eval mode) from its folder or shipped name.
+
+    Returns the model, or ``(model, meta)`` with ``with_meta=True``.
+    """
+    from safetensors.torch import load_file
+
+    folder = resolve(path_or_name)
+    meta = load_meta(folder)
+    cfg = LMConfig.from_dict(meta["config"])
+    model = TinyLM(cfg)
+    sd = load_file(str(folder / "model.safetensors"))
+    if cfg.tie_embeddings:
+        sd["lm_head.weight"] = sd["embed_tokens.weight"]
+    model.load_state_dict(sd, strict=True)
+    if cfg.tie_embeddings:
+        model.lm_head.weight = model.embed_tokens.weight
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return (model, meta) if with_meta else model
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+__all__ = ["CHECKPOINT_DIR", "BASE_MODEL", "MOE_MODEL", "resolve", "save_checkpoint", "load_model", "load_meta",
+           "state_dict_for_saving", "file_sha256"]

@@ -1,0 +1,193 @@
+"""Autoregressive generation for :class:`lib.llm.model.TinyLM` with pluggable logits processors.
+
+A *logits processor* is any callable ``proc(input_ids, logits) -> logits`` with ``input_ids``
+(B, t) the tokens so far and ``logits`` (B, V) the next-token scores (the signature of Hugging
+Face's ``LogitsProcessor``). Processors compose left to right; :class:`Temperature`,
+:class:`TopK` and :class:`TopP` are provided here (Part 5 adds more). After the processors,
+``do_sample=False`` takes the argmax (greedy), ``do_sample=True`` samples from the softmax.
+
+``generate(..., use_cache=True)`` keeps a :class:`~lib.llm.model.KVCache` and feeds one token
+per step; ``use_cache=False`` recomputes the whole prefix at every step. Both give identical
+tokens (up to float round-off in the logits).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Sequence
+
+import torch
+
+LogitsProcessor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Temperature:
+    """Divide logits by ``t`` (t < 1 sharpens, t > 1 flattens)."""
+
+    def __init__(self, t: float):
+        if not (isinstance(t, (int, float)) and t > 0):
+            raise ValueError(f"temperature must be a positive number, got {t!r}")
+        self.t = float(t)
+
+    def __call__(self, input_ids, logits):
+        return logits / self.t
+
+    def __repr__(self):
+        return f"Temperature({self.t})"
+
+
+class TopK:
+    """Keep the ``k`` largest logits per row (ties at the k-th value kept), set the rest to -inf."""
+
+    def __init__(self, k: int):
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"top-k needs an integer k >= 1, got {k!r}")
+        self.k = k
+
+    def __call__(self, input_ids, logits):
+        k = min(self.k, logits.shape[-1])
+        kth = logits.topk(k, dim=-1).values[..., -1:]
+        return logits.masked_fill(logits < kth, float("-inf"))
+
+    def __repr__(self):
+        return f"TopK({self.k})"
+
+
+class TopP:
+    """Nucleus sampling: keep the smallest set of most likely tokens whose probability reaches ``p``.
+
+    The most likely token is always kept. Matches Hugging Face's ``TopPLogitsWarper``.
+    """
+
+    def __init__(self, p: float):
+        if not (isinstance(p, (int, float)) and 0 < p <= 1):
+            raise ValueError(f"top-p must be in (0, 1], got {p!r}")
+        self.p = float(p)
+
+    def __call__(self, input_ids, logits):
+        sorted_logits, order = logits.sort(dim=-1, descending=False)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        remove_sorted = cum <= 1 - self.p
+        remove_sorted[..., -1] = False  # keep the top token
+        remove = remove_sorted.scatter(-1, order, remove_sorted)
+        return logits.masked_fill(remove, float("-inf"))
+
+    def __repr__(self):
+        return f"TopP({self.p})"
+
+
+def apply_processors(processors: Sequence[LogitsProcessor] | None, input_ids, logits):
+    """Run ``processors`` left to right on (B, V) logits."""
+    for proc in processors or ():
+        logits = proc(input_ids, logits)
+        if not isinstance(logits, torch.Tensor):
+            raise TypeError(f"logits processor {proc!r} must return a tensor, got {type(logits).__name__}")
+    return logits
+
+
+@dataclasses.dataclass
+class GenerationInfo:
+    """Extras of :func:`generate` with ``return_info=True``.
+
+    step_times_s: wall time of each step (the first includes the prompt's forward pass);
+    logprobs (B, n_new): log-probability of each chosen token under the *processed*
+    distribution; scores: list of processed (B, V) logits per step when ``keep_scores``.
+    """
+
+    step_times_s: list
+    logprobs: torch.Tensor
+    scores: list | None = None
+
+
+@torch.no_grad()
+def generate(model, input_ids: torch.Tensor, max_new_tokens: int, *,
+             processors: Sequence[LogitsProcessor] | None = None, do_sample: bool = False,
+             use_cache: bool = True, eos_token_id: int | None = None, pad_token_id: int | None = None,
+             attention_mask: torch.Tensor | None = None, generator: torch.Generator | None = None,
+             return_info: bool = False, keep_scores: bool = False):
+    """Extend ``input_ids`` (B, T) by up to ``max_new_tokens`` tokens; return (B, T + n) ids.
+
+    processors: logits processors applied in order (e.g. ``[Temperature(0.8), TopK(50)]``).
+    do_sample: sample from the processed distribution (with ``generator`` for reproducibility)
+        instead of taking the argmax.
+    use_cache: incremental decoding with a KV cache (one token per step) or full recomputation.
+    eos_token_id: a row that produced it is finished; later positions are filled with
+        ``pad_token_id`` (default: eos). Generation stops early when every row is finished.
+    attention_mask (B, T): 1 for real prompt tokens, 0 for (left) padding.
+    return_info: also return a :class:`GenerationInfo` (per-step times, log-probs).
+    """
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be a (batch, seq_len) tensor, got "
+                         f"{getattr(input_ids, 'shape', type(input_ids).__name__)}")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+    B, T = input_ids.shape
+    limit = model.config.max_seq_len
+    if T + max_new_tokens > limit:
+        raise ValueError(f"prompt ({T}) + max_new_tokens ({max_new_tokens}) exceeds max_seq_len {limit}")
+    if attention_mask is not None and attention_mask.shape != (B, T):
+        raise ValueError(f"attention_mask must have shape {(B, T)}, got {tuple(attention_mask.shape)}")
+    pad = eos_token_id if pad_token_id is None else pad_token_id
+    was_training = model.training
+    model.eval()
+    dev = model.device
+    ids = input_ids.to(dev).long()
+    mask = None if attention_mask is None else attention_mask.to(dev).long()
+    finished = torch.zeros(B, dtype=torch.bool, device=dev)
+    cache = model.new_cache(B, T + max_new_tokens) if use_cache and max_new_tokens > 0 else None
+    times, logps, scores = [], [], []
+    next_input = ids
+    for step in range(max_new_tokens):
+        t0 = time.perf_counter()
+        if use_cache:
+            out = model(next_input, attention_mask=mask, cache=cache)
+        else:
+            out = model(ids, attention_mask=mask)
+        logits = out.logits[:, -1, :].float()
+        logits = apply_processors(processors, ids, logits)
+        logp = logits.log_softmax(-1)
+        if do_sample:
+            nxt = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
+        else:
+            nxt = logits.argmax(-1)
+        if eos_token_id is not None:
+            nxt = torch.where(finished, torch.full_like(nxt, pad), nxt)
+        logps.append(logp.gather(1, nxt[:, None]).squeeze(1))
+        if keep_scores:
+            scores.append(logits)
+        ids = torch.cat([ids, nxt[:, None]], dim=1)
+        if mask is not None:
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        next_input = nxt[:, None]
+        if dev.type == "cuda":  # pragma: no cover - timing needs a sync on GPU
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+        if eos_token_id is not None:
+            finished |= nxt == eos_token_id
+            if bool(finished.all()):
+                break
+    model.train(was_training)
+    if not return_info:
+        return ids
+    lp = torch.stack(logps, 1) if logps else torch.zeros(B, 0, device=dev)
+    return ids, GenerationInfo(step_times_s=times, logprobs=lp, scores=scores if keep_scores else None)
+
+
+def greedy(model, input_ids, max_new_tokens: int, **kw):
+    """Greedy decoding: ``generate`` with no processors and ``do_sample=False``."""
+    return generate(model, input_ids, max_new_tokens, do_sample=False, **kw)
+
+
+def sample(model, input_ids, max_new_tokens: int, *, temperature: float = 1.0, top_k: int | None = None,
+           top_p: float | None = None, generator: torch.Generator | None = None, **kw):
+    """Sampling with the usual temperature → top-k → top-p chain."""
+    procs: list = [Temperature(temperature)]
+    if top_k is not None:
+        procs.append(TopK(top_k))
+    if top_p is not None:
+        procs.append(TopP(top_p))
+    return generate(model, input_ids, max_new_tokens, processors=procs, do_sample=True, generator=generator, **kw)
+
+
+__all__ = ["LogitsProcessor", "Temperature", "TopK", "TopP", "apply_processors", "GenerationInfo", "generate",
+           "greedy", "sample"]

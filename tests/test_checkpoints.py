@@ -1,0 +1,50 @@
+"""The pretrained base checkpoints (data/checkpoints/tiny-lm, tiny-lm-moe) reload and reproduce their recorded
+metrics. (Checkpoints that later chapters derive from them are tested by those chapters' own test files.)"""
+import pytest
+import torch
+
+from lib.llm.checkpoint import CHECKPOINT_DIR, file_sha256, load_model
+from lib.llm.pretrain import PRESETS, corpus_token_ids, tokenizer_sha256
+from lib.llm.train import evaluate_loss
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one torch thread is fastest and avoids oversubscription under pytest-xdist (restored after)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+NAMES = sorted(PRESETS)  # the checkpoints made by `python -m lib.llm.pretrain --preset <name>`
+
+
+@pytest.fixture(scope="module")
+def val_ids():
+    return corpus_token_ids("val")
+
+
+def test_the_base_models_are_shipped():
+    assert set(NAMES) == {"tiny-lm", "tiny-lm-moe"}
+    for name in NAMES:
+        assert (CHECKPOINT_DIR / name / "model.safetensors").is_file() and (CHECKPOINT_DIR / name / "meta.json").is_file()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checkpoint_reproduces_recorded_val_loss(name, val_ids):
+    model, meta = load_model(name, with_meta=True)
+    assert meta["tokenizer_sha256"] == tokenizer_sha256(), "the tokenizer changed since this checkpoint was trained"
+    assert meta["weights_sha256"] == file_sha256(CHECKPOINT_DIR / name / "model.safetensors")
+    assert meta["corpus"]["val_tokens"] == val_ids.numel(), "the corpus changed since this checkpoint was trained"
+    for key in ("seed", "command", "history", "train_config", "config", "metrics"):
+        assert key in meta
+    seq_len = meta["train_config"]["seq_len"]
+    n_eval = meta["train_config"]["eval_windows"]
+    # the run's last periodic evaluation (first eval_windows windows), recorded rounded to 1e-5
+    quick = evaluate_loss(model, val_ids, seq_len, max_windows=n_eval)
+    assert abs(quick - meta["history"]["val_loss"][-1]) < 1e-4
+    if not model.config.is_moe:  # the headline metric: the whole validation split (the MoE one is slower)
+        full = evaluate_loss(model, val_ids, seq_len)
+        assert abs(full - meta["metrics"]["val_loss"]) < 1e-4
+    assert meta["metrics"]["val_loss"] < 1.2
