@@ -8,14 +8,6 @@ from lib.llm.pretrain import PRESETS, corpus_token_ids, tokenizer_sha256
 from lib.llm.train import evaluate_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one torch thread is fastest and avoids oversubscription under pytest-xdist (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 NAMES = sorted(PRESETS)  # the checkpoints made by `python -m lib.llm.pretrain --preset <name>`
 

@@ -7,14 +7,6 @@ from lib.llm.generate import Temperature, TopK, TopP, apply_processors, generate
 from lib.llm.model import TinyLM
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one torch thread is fastest and avoids oversubscription under pytest-xdist (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def small(**kw):
     torch.manual_seed(0)

@@ -8,14 +8,6 @@ from lib.llm.model import (MoE, RMSNorm, SwiGLU, TinyLM, active_parameters_per_t
                            count_parameters, moe_load_balancing_loss, rope_cos_sin)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one torch thread is fastest and avoids oversubscription under pytest-xdist (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 SMALL = dict(vocab_size=97, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, max_seq_len=48)
 

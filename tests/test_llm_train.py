@@ -13,14 +13,6 @@ from lib.llm.model import TinyLM
 from lib.llm.train import TrainConfig, eval_windows, evaluate_loss, lr_at, random_batch, train_lm
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one torch thread is fastest and avoids oversubscription under pytest-xdist (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def small(**kw):
     torch.manual_seed(0)
