@@ -1,0 +1,1 @@
+"""Alignment of language models: GRPO (and, later, reward models, DPO, PPO-RLHF)."""

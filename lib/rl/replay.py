@@ -1,0 +1,77 @@
+"""Experience replay: a fixed-size circular buffer of transitions sampled uniformly.
+
+Stores ``(obs, action, reward, next_obs, done)`` in preallocated NumPy arrays (fast on CPU);
+``done`` means *terminated* (no bootstrap), not cut by a time limit.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class ReplayBuffer:
+    """Circular buffer of transitions.
+
+    Parameters
+    ----------
+    capacity : maximum number of transitions kept; the oldest are overwritten.
+    obs_shape : shape of one observation, e.g. ``(4,)``.
+    seed : seed of the buffer's own sampling generator.
+    obs_dtype : dtype of stored observations (float32 by default).
+    """
+
+    def __init__(self, capacity: int, obs_shape, seed: int = 0, obs_dtype=np.float32):
+        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
+            raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
+        obs_shape = (int(obs_shape),) if np.isscalar(obs_shape) else tuple(int(s) for s in obs_shape)
+        if any(s < 1 for s in obs_shape):
+            raise ValueError(f"obs_shape must contain positive sizes, got {obs_shape}")
+        self.capacity = int(capacity)
+        self.obs_shape = obs_shape
+        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.actions = np.zeros(capacity, dtype=np.int64)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.dones = np.zeros(capacity, dtype=np.float32)
+        self.pos = 0
+        self.size = 0
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, obs, action, reward, next_obs, done) -> None:
+        """Add one transition, or a batch (leading dimension ``B``) of transitions."""
+        obs = np.asarray(obs, dtype=self.obs.dtype)
+        batched = obs.shape != self.obs_shape
+        if batched and obs.shape[1:] != self.obs_shape:
+            raise ValueError(f"obs must have shape {self.obs_shape} or (B, *{self.obs_shape}), got {obs.shape}")
+        obs = obs.reshape(-1, *self.obs_shape)
+        b = obs.shape[0]
+        next_obs = np.asarray(next_obs, dtype=self.obs.dtype).reshape(-1, *self.obs_shape)
+        action = np.asarray(action).reshape(-1)
+        reward = np.asarray(reward, dtype=np.float32).reshape(-1)
+        done = np.asarray(done, dtype=np.float32).reshape(-1)
+        if not (next_obs.shape[0] == action.shape[0] == reward.shape[0] == done.shape[0] == b):
+            raise ValueError("obs, action, reward, next_obs and done must describe the same number of transitions")
+        idx = (self.pos + np.arange(b)) % self.capacity
+        self.obs[idx] = obs
+        self.next_obs[idx] = next_obs
+        self.actions[idx] = action
+        self.rewards[idx] = reward
+        self.dones[idx] = done
+        self.pos = int((self.pos + b) % self.capacity)
+        self.size = int(min(self.size + b, self.capacity))
+
+    def sample(self, batch_size: int) -> dict:
+        """A uniform random batch (with replacement): dict of arrays ``obs (B, *obs_shape)``,
+        ``actions (B,)``, ``rewards (B,)``, ``next_obs``, ``dones (B,)``."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        idx = self.rng.integers(0, self.size, size=batch_size)
+        return {"obs": self.obs[idx], "actions": self.actions[idx], "rewards": self.rewards[idx],
+                "next_obs": self.next_obs[idx], "dones": self.dones[idx]}
+
+
+__all__ = ["ReplayBuffer"]

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+import torch
+
+from lib.rl.distributional import (C51Config, RiskyChain, categorical_projection, make_support,
+                                   monte_carlo_returns, train_c51, wasserstein1)
+
+
+def test_projection_hand_computed():
+    z = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    p = torch.tensor([[0.0, 1.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.5]])
+    # row 0: r=0.5, gamma=1: atom 1 -> 1.5, split 0.5/0.5 between atoms 1 and 2
+    # row 1: terminal with r=2.25: all mass at 2.25 -> 0.75 on atom 2, 0.25 on atom 3
+    out = categorical_projection(p, torch.tensor([0.5, 2.25]), torch.tensor([0.0, 1.0]), 1.0, z)
+    assert torch.allclose(out, torch.tensor([[0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 0.75, 0.25]]))
+
+
+def test_projection_clips_and_preserves_mean_inside_support():
+    z = make_support(-2, 2, 9)
+    rng = np.random.default_rng(0)
+    p = torch.as_tensor(rng.dirichlet(np.ones(9), size=5))
+    r = torch.as_tensor(rng.uniform(-0.3, 0.3, size=5))
+    out = categorical_projection(p, r, torch.zeros(5, dtype=torch.float64), 0.5, z)
+    assert torch.allclose(out.sum(1), torch.ones(5, dtype=torch.float64))
+    assert torch.allclose(out @ z, r + 0.5 * (p @ z))              # linear interpolation keeps the mean
+    far = categorical_projection(p, torch.full((5,), 10.0, dtype=torch.float64), torch.zeros(5), 0.5, z)
+    assert torch.allclose(far[:, -1], torch.ones(5, dtype=torch.float64))   # clipped to v_max
+
+
+def test_projection_errors():
+    z = make_support(0, 1, 3)
+    with pytest.raises(ValueError, match="next_probs"):
+        categorical_projection(torch.ones(2, 4) / 4, torch.zeros(2), torch.zeros(2), 0.9, z)
+    with pytest.raises(ValueError, match="probability"):
+        categorical_projection(torch.ones(2, 3), torch.zeros(2), torch.zeros(2), 0.9, z)
+    with pytest.raises(ValueError, match="evenly"):
+        categorical_projection(torch.ones(1, 3) / 3, torch.zeros(1), torch.zeros(1), 0.9, torch.tensor([0.0, 1.0, 3.0]))
+    with pytest.raises(ValueError):
+        make_support(1, 0, 5)
+
+
+def test_wasserstein1():
+    z = np.array([0.0, 1.0])
+    assert wasserstein1(z, np.array([1.0, 0.0]), np.ones(10)) == pytest.approx(1.0)
+    assert wasserstein1(z, np.array([0.5, 0.5]), np.array([0.0, 1.0])) == pytest.approx(0.0)
+
+
+def test_c51_learns_return_distribution_of_risky_chain():
+    env = RiskyChain(length=2)
+    net, z, losses = train_c51(env, C51Config(total_steps=2500, v_min=-4, v_max=9, n_atoms=53))
+    o, _ = env.reset(seed=0)
+    with torch.no_grad():
+        P = net(torch.as_tensor(o)[None])[0].numpy()
+    policy = lambda obs: int((net(torch.as_tensor(obs)[None]) * z).sum(-1).argmax().item())  # noqa: E731
+    mc = monte_carlo_returns(RiskyChain(length=2), policy, 1, 3000, 0.9, seed=1)
+    assert wasserstein1(z.numpy(), P[1], mc) < 0.3
+    assert np.mean(losses[-100:]) < np.mean(losses[:100])

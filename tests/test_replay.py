@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from lib.rl.replay import ReplayBuffer
+
+
+def test_circular_overwrite_and_sample_shapes():
+    buf = ReplayBuffer(5, (3,), seed=0)
+    for i in range(7):
+        buf.add(np.full(3, i), i % 2, float(i), np.full(3, i + 1), i == 6)
+    assert len(buf) == 5
+    assert sorted(buf.rewards.tolist()) == [2.0, 3.0, 4.0, 5.0, 6.0]   # 0 and 1 overwritten
+    b = buf.sample(16)
+    assert b["obs"].shape == (16, 3) and b["actions"].shape == (16,) and b["dones"].shape == (16,)
+    assert np.all(b["next_obs"][:, 0] == b["obs"][:, 0] + 1)            # transitions stay aligned
+
+
+def test_batched_add_matches_single_adds():
+    a, b = ReplayBuffer(10, 2, seed=1), ReplayBuffer(10, 2, seed=1)
+    obs = np.arange(8.0).reshape(4, 2)
+    a.add(obs, [0, 1, 0, 1], [1, 2, 3, 4], obs + 1, [0, 0, 1, 0])
+    for i in range(4):
+        b.add(obs[i], i % 2, i + 1, obs[i] + 1, i == 2)
+    for k in ("obs", "actions", "rewards", "next_obs", "dones"):
+        assert np.array_equal(getattr(a, k), getattr(b, k))
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="capacity"):
+        ReplayBuffer(0, 3)
+    buf = ReplayBuffer(4, 3)
+    with pytest.raises(ValueError, match="empty"):
+        buf.sample(2)
+    with pytest.raises(ValueError, match="obs must have shape"):
+        buf.add(np.zeros(4), 0, 0.0, np.zeros(4), False)
+    buf.add(np.zeros(3), 0, 0.0, np.zeros(3), False)
+    with pytest.raises(ValueError, match="batch_size"):
+        buf.sample(0)
