@@ -76,6 +76,8 @@ checkpoints: setup
 # Performance comparisons against the reference libraries; results are recorded in bench/RESULTS.md.
 bench: setup
 	$(BIN)/python bench/bench_llm.py
+	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_dqn.py
+	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_policy.py
 
 clean:
 	rm -rf _build
