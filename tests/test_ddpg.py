@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from lib.rl.ddpg import (Actor, Critics, DDPGAgent, DDPGConfig, EnsembleMLP, ReplayBuffer, dpg_gradient, load_agent,
+from lib.rl.ddpg import (Actor, Critics, DDPGAgent, DDPGConfig, EnsembleMLP, dpg_gradient, load_agent,
                          save_agent, train_ddpg)
+from lib.rl.replay import ReplayBuffer
 
 
 def test_dpg_gradient_equals_autograd_and_closed_form():
@@ -59,7 +60,7 @@ def test_delayed_updates_and_soft_targets():
     torch.manual_seed(0)
     cfg = DDPGConfig(hidden=(8,), td3=True, policy_delay=3, tau=0.5)
     ag = DDPGAgent(3, 1, 2.0, cfg)
-    buf = ReplayBuffer(50, 3, 1)
+    buf = ReplayBuffer(50, (3,), action_shape=(1,), action_dtype=np.float32)
     rng = np.random.default_rng(0)
     for _ in range(50):
         buf.add(rng.normal(size=3), rng.normal(size=1), 1.0, rng.normal(size=3), 0.0)
@@ -74,15 +75,17 @@ def test_delayed_updates_and_soft_targets():
     assert "actor_loss" in ddpg.update(buf.sample(16, rng))
 
 
-def test_replay_buffer_and_config_validation():
-    buf = ReplayBuffer(3, 2, 1)
-    with pytest.raises(RuntimeError, match="empty"):
+def test_continuous_replay_buffer_and_config_validation():
+    buf = ReplayBuffer(3, (2,), action_shape=(1,), action_dtype=np.float32)
+    with pytest.raises(ValueError, match="empty"):
         buf.sample(2, np.random.default_rng(0))
     for i in range(5):
-        buf.add(np.full(2, i), [i], i, np.zeros(2), 0.0)
-    assert buf.size == 3 and set(buf.rew) == {2.0, 3.0, 4.0}
+        buf.add(np.full(2, i), [i + 0.5], i, np.zeros(2), 0.0)
+    assert buf.size == 3 and set(buf.rewards) == {2.0, 3.0, 4.0}
+    batch = buf.sample(4, np.random.default_rng(0))
+    assert batch["actions"].shape == (4, 1) and batch["actions"].dtype == np.float32
     with pytest.raises(ValueError):
-        ReplayBuffer(0, 2, 1)
+        ReplayBuffer(0, (2,))
     with pytest.raises(ValueError, match="batch_size"):
         DDPGConfig(batch_size=0)
     with pytest.raises(ValueError, match="gamma"):

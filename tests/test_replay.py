@@ -36,3 +36,17 @@ def test_errors():
     buf.add(np.zeros(3), 0, 0.0, np.zeros(3), False)
     with pytest.raises(ValueError, match="batch_size"):
         buf.sample(0)
+
+
+def test_continuous_actions_and_external_generator():
+    import numpy as np
+
+    buf = ReplayBuffer(8, (3,), action_shape=(2,), action_dtype=np.float32)
+    buf.add(np.ones((4, 3)), np.full((4, 2), 0.5), np.arange(4), np.zeros((4, 3)), np.zeros(4))
+    a = buf.sample(5, np.random.default_rng(7))
+    b = buf.sample(5, np.random.default_rng(7))
+    assert a["actions"].shape == (5, 2) and np.array_equal(a["rewards"], b["rewards"])
+    with pytest.raises(TypeError, match="Generator"):
+        buf.sample(2, rng=3)
+    with pytest.raises(ValueError, match="action_shape"):
+        ReplayBuffer(4, (3,), action_shape=(0,))

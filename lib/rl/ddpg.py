@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from .nets import mlp, soft_update
+from .replay import ReplayBuffer
 
 
 def dpg_gradient(actor: nn.Module, q_fn, states: torch.Tensor) -> list[torch.Tensor]:
@@ -94,34 +95,6 @@ class Actor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.max_action * self.net(obs)
-
-
-class ReplayBuffer:
-    """Fixed-size ring buffer of ``(obs, action, reward, next_obs, terminated)`` (float32 numpy)."""
-
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int):
-        if capacity < 1:
-            raise ValueError(f"capacity must be positive, got {capacity}")
-        self.capacity = int(capacity)
-        self.obs = np.zeros((capacity, obs_dim), np.float32)
-        self.act = np.zeros((capacity, act_dim), np.float32)
-        self.rew = np.zeros(capacity, np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
-        self.term = np.zeros(capacity, np.float32)
-        self.size = 0
-        self.pos = 0
-
-    def add(self, obs, act, rew, next_obs, terminated) -> None:
-        i = self.pos
-        self.obs[i], self.act[i], self.rew[i], self.next_obs[i], self.term[i] = obs, act, rew, next_obs, terminated
-        self.pos = (self.pos + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-
-    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-        if self.size == 0:
-            raise RuntimeError("cannot sample from an empty buffer")
-        idx = rng.integers(0, self.size, size=batch_size)
-        return tuple(torch.from_numpy(x[idx]) for x in (self.obs, self.act, self.rew, self.next_obs, self.term))
 
 
 @dataclasses.dataclass
@@ -194,7 +167,12 @@ class DDPGAgent:
             return rew + cfg.gamma * (1.0 - term) * q2
 
     def update(self, batch) -> dict:
-        """One critic step; the actor and targets move every ``policy_delay`` steps (TD3) or every step."""
+        """One critic step; the actor and targets move every ``policy_delay`` steps (TD3) or every step.
+
+        ``batch`` is a dict from :meth:`lib.rl.replay.ReplayBuffer.sample` or a tuple of tensors
+        ``(obs, act, rew, next_obs, terminated)``."""
+        if isinstance(batch, dict):
+            batch = tuple(torch.as_tensor(batch[k]) for k in ("obs", "actions", "rewards", "next_obs", "dones"))
         obs, act, rew, next_obs, term = batch
         y = self.target_q(rew, next_obs, term)
         q = self.critics(obs, act)                                # (n_critics, batch)
@@ -265,7 +243,8 @@ def train_ddpg(cfg: DDPGConfig | None = None, seed: int = 0, progress: bool = Fa
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     max_action = float(env.action_space.high[0])
     agent = DDPGAgent(obs_dim, act_dim, max_action, cfg)
-    buf = ReplayBuffer(min(cfg.buffer_size, cfg.total_steps), obs_dim, act_dim)
+    buf = ReplayBuffer(min(cfg.buffer_size, cfg.total_steps), (obs_dim,), seed=seed, action_shape=(act_dim,),
+                       action_dtype=np.float32)
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
     log = OffPolicyLog()
@@ -349,5 +328,5 @@ def load_agent(directory) -> tuple[DDPGAgent, dict]:
     return agent, meta
 
 
-__all__ = ["dpg_gradient", "EnsembleMLP", "Critics", "Actor", "ReplayBuffer", "DDPGConfig", "DDPGAgent",
+__all__ = ["dpg_gradient", "EnsembleMLP", "Critics", "Actor", "DDPGConfig", "DDPGAgent",
            "OffPolicyLog", "evaluate_agent", "train_ddpg", "save_agent", "load_agent"]
