@@ -103,3 +103,13 @@ def test_validation_errors():
         pg.score_function(np.zeros((2, 2)), 5, 0)
     with pytest.raises(ValueError, match="eps"):
         pg.finite_difference_gradient(lambda t: 0.0, np.zeros(2), eps=0)
+
+
+def test_score_weighted_sum_validates_and_matches_definition():
+    theta = np.random.default_rng(0).normal(size=(2, 3))
+    states, actions = np.array([[0, 1]]), np.array([[2, 0]])
+    coef = np.array([[0.5, -1.0]])
+    expected = 0.5 * pg.score_function(theta, 0, 2) - 1.0 * pg.score_function(theta, 1, 0)
+    np.testing.assert_allclose(pg.score_weighted_sum(theta, states, actions, coef)[0], expected)
+    with pytest.raises(ValueError, match="coef"):
+        pg.score_weighted_sum(theta, states, actions, np.ones((1, 3)))

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .nets import mlp
-from .policy_gradient import FiniteMDP, _check_theta, softmax_policy, value_tables
+from .policy_gradient import FiniteMDP, _check_theta, check_episodes, score_weighted_sum, value_tables
 from .returns import discounted_returns
 from .rollout import RolloutBuffer, collect_rollout, evaluate, make_vec_env, space_dims
 
@@ -252,14 +252,8 @@ def baseline_gradient_samples(mdp: FiniteMDP, theta, states, actions, rewards, b
     because ``E[grad log pi(a|s)] = 0`` for any ``b`` that does not depend on the action.
     """
     theta = _check_theta(mdp, theta)
-    states, actions = np.asarray(states), np.asarray(actions)
-    rewards = np.asarray(rewards, dtype=np.float64)
-    if states.ndim != 2 or states.shape != actions.shape or states.shape != rewards.shape:
-        raise ValueError(f"states, actions, rewards must share shape (n, H); got "
-                         f"{states.shape}, {actions.shape}, {rewards.shape}")
-    n, H = states.shape
-    if H != mdp.horizon:
-        raise ValueError(f"episodes have {H} steps, the MDP's horizon is {mdp.horizon}")
+    states, actions, rewards = check_episodes(mdp, states, actions, rewards)
+    H = states.shape[1]
     G = discounted_returns(rewards.T, mdp.gamma).T
     if isinstance(baseline, str):
         if baseline == "none":
@@ -274,14 +268,7 @@ def baseline_gradient_samples(mdp: FiniteMDP, theta, states, actions, rewards, b
     else:
         raise TypeError(f"baseline must be 'none', 'value' or a number, got {type(baseline).__name__}")
     coef = (mdp.gamma ** np.arange(H))[None, :] * (G - b)
-    pi = softmax_policy(theta)
-    out = np.zeros((n,) + theta.shape)
-    rows = np.arange(n)
-    for t in range(H):
-        s, a = states[:, t], actions[:, t]
-        np.add.at(out, (rows, s), -coef[:, t, None] * pi[s])
-        np.add.at(out, (rows, s, a), coef[:, t])
-    return out
+    return score_weighted_sum(theta, states, actions, coef)
 
 
 __all__ = ["ActorCritic", "a2c_loss", "A2CConfig", "train_a2c", "run_on_policy", "make_policy",

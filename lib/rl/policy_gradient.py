@@ -204,12 +204,9 @@ def _sample_rows(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.minimum((u > c).sum(axis=1), p.shape[1] - 1)
 
 
-def reinforce_gradient_samples(mdp: FiniteMDP, theta, states, actions, rewards,
-                               estimator: str = "reward_to_go") -> np.ndarray:
-    """Per-episode REINFORCE gradient estimates, shape (n, S, A); their mean estimates grad J."""
-    theta = _check_theta(mdp, theta)
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+def check_episodes(mdp: FiniteMDP, states, actions, rewards):
+    """Validate a batch of episodes of ``mdp``: integer ``states``/``actions`` and float ``rewards``,
+    all of shape (n, horizon). Returns them as arrays."""
     states, actions = np.asarray(states), np.asarray(actions)
     rewards = np.asarray(rewards, dtype=np.float64)
     if states.ndim != 2 or states.shape != actions.shape or states.shape != rewards.shape:
@@ -217,8 +214,37 @@ def reinforce_gradient_samples(mdp: FiniteMDP, theta, states, actions, rewards,
                          f"{states.shape}, {actions.shape}, {rewards.shape}")
     if states.shape[1] != mdp.horizon:
         raise ValueError(f"episodes have {states.shape[1]} steps, the MDP's horizon is {mdp.horizon}")
+    return states, actions, rewards
+
+
+def score_weighted_sum(theta, states, actions, coef) -> np.ndarray:
+    """``sum_t coef[:, t] * grad log pi(a_t | s_t)`` for every episode: shape (n, S, A).
+
+    The common core of every REINFORCE-style estimator; only the weights ``coef`` (n, H) differ."""
+    theta = _check_theta(None, theta)
+    states, actions, coef = np.asarray(states), np.asarray(actions), np.asarray(coef, dtype=np.float64)
+    if coef.shape != states.shape:
+        raise ValueError(f"coef has shape {coef.shape}, expected the episodes' shape {states.shape}")
     n, H = states.shape
     pi = softmax_policy(theta)
+    out = np.zeros((n,) + theta.shape)
+    rows = np.arange(n)
+    for t in range(H):
+        s, a = states[:, t], actions[:, t]
+        # grad log pi(a|s) = onehot(a) - pi[s] on row s
+        np.add.at(out, (rows, s), -coef[:, t, None] * pi[s])
+        np.add.at(out, (rows, s, a), coef[:, t])
+    return out
+
+
+def reinforce_gradient_samples(mdp: FiniteMDP, theta, states, actions, rewards,
+                               estimator: str = "reward_to_go") -> np.ndarray:
+    """Per-episode REINFORCE gradient estimates, shape (n, S, A); their mean estimates grad J."""
+    theta = _check_theta(mdp, theta)
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    states, actions, rewards = check_episodes(mdp, states, actions, rewards)
+    H = states.shape[1]
     G = discounted_returns(rewards.T, mdp.gamma).T            # (n, H): reward-to-go G_t
     disc = mdp.gamma ** np.arange(H)                          # gamma^t
     if estimator == "total":                                  # grad log P(tau) * R(tau)
@@ -228,14 +254,7 @@ def reinforce_gradient_samples(mdp: FiniteMDP, theta, states, actions, rewards,
     else:                                                     # gamma^t (G_t - V_t(s_t))
         V, _ = value_tables(mdp, theta)
         coef = disc[None, :] * (G - V[np.arange(H)[None, :], states])
-    out = np.zeros((n,) + theta.shape)
-    rows = np.arange(n)
-    for t in range(H):
-        s, a = states[:, t], actions[:, t]
-        # grad log pi(a|s) = onehot(a) - pi[s] on row s
-        np.add.at(out, (rows, s), -coef[:, t, None] * pi[s])
-        np.add.at(out, (rows, s, a), coef[:, t])
-    return out
+    return score_weighted_sum(theta, states, actions, coef)
 
 
 def pg_theorem_gradient(mdp: FiniteMDP, theta, estimator: str = "reward_to_go") -> np.ndarray:
@@ -264,4 +283,5 @@ def finite_difference_gradient(f: Callable[[np.ndarray], float], theta, eps: flo
 __all__ = ["FiniteMDP", "random_mdp", "softmax_policy", "score_function", "value_tables",
            "exact_objective", "exact_gradient", "enumerate_trajectories", "sample_episodes",
            "reinforce_gradient_samples", "pg_theorem_gradient", "finite_difference_gradient",
+           "check_episodes", "score_weighted_sum",
            "ESTIMATORS"]
