@@ -114,9 +114,14 @@ def _plain(value):
 
 def setup_notebook() -> None:
     """Common notebook setup: the book's plot style. Called by every notebook's setup cell."""
+    import warnings
+
     from . import viz
 
     viz.use_style()
+    # tqdm.auto falls back to text bars without ipywidgets (e.g. when the book is built); the
+    # bars still show, only the "IProgress not found" warning is noise on every page.
+    warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 __all__ = ["ROOT", "DATA_DIR", "seed_everything", "device", "glue", "setup_notebook", "__version__"]
