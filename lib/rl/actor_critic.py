@@ -21,7 +21,7 @@ from torch import nn
 from .nets import mlp
 from .policy_gradient import FiniteMDP, _check_theta, check_episodes, score_weighted_sum, value_tables
 from .returns import discounted_returns
-from .rollout import RolloutBuffer, collect_rollout, evaluate, make_vec_env, space_dims
+from .rollout import EvalLog, RolloutBuffer, collect_rollout, evaluate, make_vec_env, space_dims
 
 
 class ActorCritic(nn.Module):
@@ -134,24 +134,15 @@ def check_config(cfg) -> None:
         raise ValueError(f"lr must be positive, got {cfg.lr}")
 
 
-class OnPolicyLog:
-    """What a training run records: episodes, evaluations, per-update diagnostics, wall time."""
+class OnPolicyLog(EvalLog):
+    """What a training run records: episodes, evaluations, per-update diagnostics, wall time
+    (``eval_time`` is the part of it spent in evaluation episodes)."""
 
     def __init__(self):
+        super().__init__()
         self.episodes: dict = {}
-        self.eval_steps: list[int] = []
-        self.eval_returns: list[float] = []
-        self.eval_stds: list[float] = []
         self.updates: list[dict] = []
         self.wall_time = 0.0
-        self.eval_time = 0.0     # part of wall_time spent in evaluation episodes
-
-    def steps_to(self, threshold: float) -> int | None:
-        """Environment steps at the first evaluation whose mean return reached ``threshold``."""
-        for s, r in zip(self.eval_steps, self.eval_returns):
-            if r >= threshold:
-                return s
-        return None
 
     def as_dict(self) -> dict:
         return {"eval_steps": self.eval_steps, "eval_returns": self.eval_returns, "eval_stds": self.eval_stds,
@@ -195,13 +186,9 @@ def run_on_policy(cfg, policy: ActorCritic, update_fn, seed: int = 0, progress: 
         steps = (u + 1) * steps_per
         if steps >= next_eval or u == n_updates - 1:
             next_eval += cfg.eval_every
-            te = time.perf_counter()
-            rets = evaluate(policy.deterministic, cfg.env_id, cfg.eval_episodes, seed=10_000 + 97 * seed)
-            log.eval_steps.append(steps)
-            log.eval_returns.append(float(rets.mean()))
-            log.eval_stds.append(float(rets.std()))
-            log.eval_time += time.perf_counter() - te
-            if stop_at is not None and rets.mean() >= stop_at:
+            mean = log.record_eval(steps, lambda: evaluate(policy.deterministic, cfg.env_id, cfg.eval_episodes,
+                                                           seed=10_000 + 97 * seed))
+            if stop_at is not None and mean >= stop_at:
                 break
     if bar is not None:
         bar.close()

@@ -27,6 +27,7 @@ from torch import nn
 
 from .nets import mlp, soft_update
 from .replay import ReplayBuffer
+from .rollout import EvalLog
 
 
 def dpg_gradient(actor: nn.Module, q_fn, states: torch.Tensor) -> list[torch.Tensor]:
@@ -200,22 +201,14 @@ class DDPGAgent:
 
 
 @dataclasses.dataclass
-class OffPolicyLog:
-    eval_steps: list = dataclasses.field(default_factory=list)
-    eval_returns: list = dataclasses.field(default_factory=list)
-    eval_stds: list = dataclasses.field(default_factory=list)
+class OffPolicyLog(EvalLog):
+    """Evaluations (from :class:`lib.rl.rollout.EvalLog`), episodes, critic diagnostics, wall time."""
+
     episode_returns: list = dataclasses.field(default_factory=list)
     episode_end_steps: list = dataclasses.field(default_factory=list)
     critic_loss: list = dataclasses.field(default_factory=list)
     q_mean: list = dataclasses.field(default_factory=list)
     wall_time: float = 0.0
-    eval_time: float = 0.0
-
-    def steps_to(self, threshold: float) -> int | None:
-        for s, r in zip(self.eval_steps, self.eval_returns):
-            if r >= threshold:
-                return s
-        return None
 
 
 def evaluate_agent(agent: DDPGAgent, env_id: str, n_episodes: int = 10, seed: int = 10_000) -> np.ndarray:
@@ -277,13 +270,9 @@ def train_ddpg(cfg: DDPGConfig | None = None, seed: int = 0, progress: bool = Fa
         if bar is not None:
             bar.update(1)
         if step % cfg.eval_every == 0 or step == cfg.total_steps:
-            te = time.perf_counter()
-            rets = evaluate_agent(agent, cfg.env_id, cfg.eval_episodes, seed=10_000 + 97 * seed)
-            log.eval_steps.append(step)
-            log.eval_returns.append(float(rets.mean()))
-            log.eval_stds.append(float(rets.std()))
-            log.eval_time += time.perf_counter() - te
-            if stop_at is not None and rets.mean() >= stop_at:
+            mean = log.record_eval(step, lambda: evaluate_agent(agent, cfg.env_id, cfg.eval_episodes,
+                                                                seed=10_000 + 97 * seed))
+            if stop_at is not None and mean >= stop_at:
                 break
     if bar is not None:
         bar.close()

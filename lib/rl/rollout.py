@@ -221,4 +221,35 @@ def evaluate(policy_fn, env_id: str, n_episodes: int = 10, seed: int = 10_000, m
     return totals
 
 
-__all__ = ["make_vec_env", "space_dims", "RolloutBuffer", "collect_rollout", "evaluate"]
+@dataclasses.dataclass
+class EvalLog:
+    """The evaluation record every training loop keeps: steps, mean and std of the evaluation
+    returns, and the wall time spent evaluating."""
+
+    eval_steps: list = dataclasses.field(default_factory=list)
+    eval_returns: list = dataclasses.field(default_factory=list)
+    eval_stds: list = dataclasses.field(default_factory=list)
+    eval_time: float = 0.0
+
+    def record_eval(self, step: int, run_eval) -> float:
+        """Call ``run_eval()`` (returns an array of episode returns), time it, record it at ``step``;
+        returns the mean return."""
+        import time
+
+        t0 = time.perf_counter()
+        rets = np.asarray(run_eval(), dtype=float)
+        self.eval_steps.append(int(step))
+        self.eval_returns.append(float(rets.mean()))
+        self.eval_stds.append(float(rets.std()))
+        self.eval_time += time.perf_counter() - t0
+        return self.eval_returns[-1]
+
+    def steps_to(self, threshold: float) -> int | None:
+        """Environment steps at the first evaluation whose mean return reached ``threshold``."""
+        for s, r in zip(self.eval_steps, self.eval_returns):
+            if r >= threshold:
+                return s
+        return None
+
+
+__all__ = ["make_vec_env", "space_dims", "RolloutBuffer", "collect_rollout", "evaluate", "EvalLog"]
