@@ -70,3 +70,15 @@ def test_short_a2c_run_improves():
     assert all(np.isfinite(u["value_loss"]) for u in log.updates)
     with pytest.raises(ValueError, match="gamma"):
         train_a2c(A2CConfig(gamma=1.5))
+
+
+def test_eval_log_records_and_finds_threshold():
+    import numpy as np
+
+    from lib.rl.rollout import EvalLog
+
+    log = EvalLog()
+    assert log.record_eval(100, lambda: np.array([1.0, 3.0])) == 2.0
+    assert log.record_eval(200, lambda: np.array([5.0, 5.0])) == 5.0
+    assert log.eval_steps == [100, 200] and log.eval_stds == [1.0, 0.0] and log.eval_time >= 0
+    assert log.steps_to(4.0) == 200 and log.steps_to(9.0) is None
