@@ -71,6 +71,7 @@ checkpoints: setup
 	$(BIN)/python -m lib.llm.tokenizer
 	OMP_NUM_THREADS=2 $(BIN)/python -m lib.llm.pretrain --preset tiny-lm
 	OMP_NUM_THREADS=2 $(BIN)/python -m lib.llm.pretrain --preset tiny-lm-moe
+	OMP_NUM_THREADS=1 $(BIN)/python -m lib.align.sft
 	$(BIN)/python -m lib.llm.vlm --steps 4000 --lr 0.001 --vision-layers 1 --lm-layers 2 --batch-size 64 --n-train 6000 --device $$($(BIN)/python -c "import lib; print(lib.device().type)")
 
 # Performance comparisons against the reference libraries; results are recorded in bench/RESULTS.md.

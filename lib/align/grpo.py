@@ -174,6 +174,31 @@ def greedy_accuracy(model, prompts: Sequence[Sequence[int]], check: Callable[[in
     return ok / len(prompts)
 
 
+@torch.no_grad()
+def sampled_hits(model, prompts: Sequence[Sequence[int]], check: Callable[[int, list[int]], bool], eos_id: int,
+                 samples: int = 8, max_new_tokens: int = 32, temperature: float = 1.0, batch_size: int = 32,
+                 seed: int = 123) -> np.ndarray:
+    """Sample ``samples`` completions per prompt; return a bool array (n_prompts, samples) of ``check`` results.
+
+    Its mean is the sampled (pass@1) accuracy; ``hits.any(1).mean()`` is pass@``samples``. Seeded: the same
+    model gives the same array.
+    """
+    if samples < 1 or batch_size < 1:
+        raise ValueError(f"samples and batch_size must be >= 1, got {samples}, {batch_size}")
+    if len(prompts) == 0:
+        raise ValueError("need at least one prompt")
+    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(int(seed))
+    hits = np.zeros((len(prompts), samples), dtype=bool)
+    if samples == 1:  # sample_groups needs groups of >= 2; draw two and keep the first
+        return sampled_hits(model, prompts, check, eos_id, 2, max_new_tokens, temperature, batch_size, seed)[:, :1]
+    for s in range(0, len(prompts), batch_size):
+        chunk = prompts[s:s + batch_size]
+        out, _, _, n = sample_groups(model, chunk, samples, max_new_tokens, eos_id, temperature, gen)
+        for k, row in enumerate(out[:, n:].tolist()):
+            hits[s + k // samples, k % samples] = bool(check(s + k // samples, row))
+    return hits
+
+
 @dataclasses.dataclass
 class GRPOConfig:
     steps: int = 40
@@ -262,4 +287,4 @@ def grpo_train(model, prompts: Sequence[Sequence[int]], reward_fn: Callable[[int
 
 
 __all__ = ["VARIANTS", "AGGREGATIONS", "group_advantages", "kl_k3", "grpo_loss", "left_pad", "completion_mask",
-           "token_logprobs", "sample_groups", "greedy_accuracy", "GRPOConfig", "grpo_train"]
+           "token_logprobs", "sample_groups", "greedy_accuracy", "sampled_hits", "GRPOConfig", "grpo_train"]

@@ -17,7 +17,10 @@ from .corpus import (
     PHRASES,
     Step,
     World,
+    arithmetic_facts,
     arithmetic_problems,
+    fact_chain_problems,
+    is_fact_chain,
     build_corpus,
     chat_pairs,
     check_steps,
@@ -31,7 +34,8 @@ from .corpus import (
 )
 
 __all__ = [
-    "ArithProblem", "Corpus", "PHRASES", "Step", "World", "arithmetic_problems", "build_corpus",
+    "ArithProblem", "Corpus", "PHRASES", "Step", "World", "arithmetic_facts", "arithmetic_problems", "build_corpus",
+    "fact_chain_problems", "is_fact_chain",
     "chat_pairs", "check_steps", "corpus_stats", "evaluate_expression", "first_error", "make_world",
     "parse_answer", "parse_steps", "verify_answer",
 ]

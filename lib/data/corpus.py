@@ -203,6 +203,59 @@ def arithmetic_problems(n: int, seed=0, min_ops: int = 1, max_ops: int = 3,
     return out
 
 
+def arithmetic_facts() -> list[ArithProblem]:
+    """Every one-operation problem :func:`arithmetic_problems` can produce, in a fixed order: the *facts*.
+
+    ``a + b`` and ``a - b`` with operands 1–20 (``a >= b`` for ``-``, so results are never negative) and
+    ``a * b`` with operands 2–9: 400 + 210 + 64 = 674 problems.
+    """
+    out = [ArithProblem.from_expression(f"{a} + {b}") for a in range(1, 21) for b in range(1, 21)]
+    out += [ArithProblem.from_expression(f"{a} - {b}") for a in range(1, 21) for b in range(1, a + 1)]
+    out += [ArithProblem.from_expression(f"{a} * {b}") for a in range(2, 10) for b in range(2, 10)]
+    return out
+
+
+def is_fact_chain(problem) -> bool:
+    """True when every step of ``problem``'s canonical solution is one of :func:`arithmetic_facts`.
+
+    Such a problem needs no arithmetic beyond the facts: solving it is a matter of *chaining* them in the
+    right order (precedence) and carrying each intermediate result forward.
+    """
+    prob = _as_problem(problem)
+    return all(_is_fact(s) for s in prob.steps)
+
+
+def _is_fact(s: Step) -> bool:
+    if s.op == "*":
+        return 2 <= s.a <= 9 and 2 <= s.b <= 9
+    return 1 <= s.a <= 20 and 1 <= s.b <= 20 and (s.op == "+" or s.a >= s.b)
+
+
+def fact_chain_problems(n: int, seed=0, n_ops: int = 2, exclude: Iterable[str] = ()) -> list[ArithProblem]:
+    """``n`` distinct problems with exactly ``n_ops`` operations whose every step is a fact (:func:`is_fact_chain`).
+
+    Drawn from the same generator as :func:`arithmetic_problems`; ``exclude``: expressions not to generate.
+    """
+    n = _check_count(n)
+    if isinstance(n_ops, bool) or not isinstance(n_ops, (int, np.integer)) or not 2 <= n_ops <= 6:
+        raise ValueError(f"n_ops must be an int in [2, 6], got {n_ops!r}")
+    rng = _rng(seed)
+    seen = set(exclude)
+    out: list[ArithProblem] = []
+    tries = 0
+    while len(out) < n:
+        tries += 1
+        if tries > 200 * n + 1000:
+            raise ValueError(f"could not generate {n} distinct fact-chain problems with {n_ops} operations; "
+                             "ask for fewer")
+        p = _random_problem(rng, int(n_ops))
+        if p.expression in seen or not is_fact_chain(p):
+            continue
+        seen.add(p.expression)
+        out.append(p)
+    return out
+
+
 _STEP_RE = re.compile(r"(-?\d+)\s*([+\-*])\s*(-?\d+)\s*=\s*(-?\d+)")
 _ANSWER_RE = re.compile(r"answer is\s*(-?\d+)", re.IGNORECASE)
 

@@ -1,0 +1,155 @@
+"""Completion-only SFT (batching, masking, loss against a hand-rolled cross-entropy, training) and the
+fact-chaining task with its shipped cold-start checkpoint."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lib.align.sft import COLD_START, SFTConfig, sft_batch, sft_loss, sft_train
+from lib.align.grpo import sampled_hits
+from lib.llm.model import IGNORE_INDEX
+
+
+def _tiny_lm(seed=0):
+    from lib.llm.config import LMConfig
+    from lib.llm.model import TinyLM
+
+    torch.manual_seed(seed)
+    return TinyLM(LMConfig(vocab_size=12, d_model=32, n_layers=1, n_heads=2, n_kv_heads=2, d_ff=64, max_seq_len=32))
+
+
+def test_sft_batch_masks_prompt_and_padding():
+    ids, tg, m = sft_batch([([1, 2, 3], [4, 5]), ([6], [7, 8, 9])], pad_id=0)
+    assert ids.tolist() == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 0]]
+    assert m.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
+    I = IGNORE_INDEX
+    assert tg.tolist() == [[I, I, 4, 5, I], [7, 8, 9, I, I]]       # position t is trained to predict token t + 1
+    with pytest.raises(ValueError, match="non-empty"):
+        sft_batch([], 0)
+    with pytest.raises(ValueError, match="pair"):
+        sft_batch([[1, 2, 3]], 0)
+    with pytest.raises(ValueError, match="non-empty token lists"):
+        sft_batch([([1], [])], 0)
+
+
+def test_sft_loss_is_completion_only_cross_entropy():
+    model = _tiny_lm()
+    ex = [([1, 2, 3], [4, 5]), ([6], [7, 8, 9])]
+    ids, tg, _ = sft_batch(ex, pad_id=0)
+    loss = sft_loss(model, ids, tg)
+    # by hand: each example alone, no padding, sum of -log p(completion token) over all completion tokens
+    nll, n = 0.0, 0
+    for p, c in ex:
+        seq = torch.tensor([p + c])
+        logp = torch.log_softmax(model(seq).logits[0], -1)
+        for j, t in enumerate(c):
+            nll -= float(logp[len(p) - 1 + j, t])
+            n += 1
+    assert abs(float(loss) - nll / n) < 1e-5
+    # prompt tokens get no gradient through the loss target: changing a prompt *target* position changes nothing
+    assert torch.isclose(loss, F.cross_entropy(model(ids).logits.reshape(-1, 12), tg.reshape(-1), ignore_index=-100))
+    with pytest.raises(ValueError, match="IGNORE_INDEX"):
+        sft_loss(model, ids, torch.full_like(tg, IGNORE_INDEX))
+    with pytest.raises(ValueError, match="shape"):
+        sft_loss(model, ids, tg[:, :-1])
+
+
+def test_sft_train_learns_a_mapping_and_validates():
+    torch.set_num_threads(1)
+    model = _tiny_lm(1)
+    ex = [([a, 10], [(a + 1) % 10, 11]) for a in range(10)]          # "a ?" -> "a+1 <eos>"
+    hist = sft_train(model, ex, pad_id=11, cfg=SFTConfig(steps=150, batch_size=16, lr=1e-2, warmup_steps=10))
+    assert len(hist["loss"]) == 150 and hist["loss"][-1] < 0.1 < hist["loss"][0]
+    assert max(hist["lr"]) == pytest.approx(1e-2) and hist["lr"][-1] < 2e-3   # warmup, then cosine decay
+    with torch.no_grad():
+        pred = model(torch.tensor([[a, 10] for a in range(10)])).logits[:, -1].argmax(-1)
+    assert pred.tolist() == [(a + 1) % 10 for a in range(10)]
+    with pytest.raises(ValueError, match="steps"):
+        SFTConfig(steps=0)
+    with pytest.raises(ValueError, match="warmup"):
+        SFTConfig(steps=5, warmup_steps=6)
+
+
+def test_sampled_hits_shape_seed_and_pass_at_k():
+    model = _tiny_lm(2)
+    prompts = [[1, 2], [3, 4], [5, 6]]
+    check = lambda i, c: c[0] % 2 == 0
+    h1 = sampled_hits(model, prompts, check, eos_id=11, samples=6, max_new_tokens=2, seed=5)
+    h2 = sampled_hits(model, prompts, check, eos_id=11, samples=6, max_new_tokens=2, seed=5, batch_size=2)
+    assert h1.shape == (3, 6) and h1.dtype == bool
+    assert np.array_equal(h1, sampled_hits(model, prompts, check, eos_id=11, samples=6, max_new_tokens=2, seed=5))
+    assert h2.shape == (3, 6)
+    assert sampled_hits(model, prompts, check, 11, samples=1, max_new_tokens=2).shape == (3, 1)
+    with pytest.raises(ValueError, match="samples"):
+        sampled_hits(model, prompts, check, 11, samples=0)
+
+
+def test_fact_chain_data_and_task_splits():
+    from lib.data import arithmetic_facts, arithmetic_problems, fact_chain_problems, is_fact_chain
+    from lib.align.tasks import chain_arithmetic_task, completion_text, prompt_text, reward
+
+    facts = arithmetic_facts()
+    assert len(facts) == 674 == len({p.expression for p in facts})
+    assert {p.expression for p in arithmetic_problems(500, seed=3, min_ops=1, max_ops=1)} <= {p.expression for p in facts}
+    chain = fact_chain_problems(50, seed=1)
+    assert all(p.n_steps == 2 and is_fact_chain(p) for p in chain)
+    assert not is_fact_chain("15 + 19 - 3")          # 15 + 19 = 34, and 34 - 3 is not a fact
+    with pytest.raises(ValueError, match="n_ops"):
+        fact_chain_problems(3, n_ops=1)
+    task = chain_arithmetic_task()
+    sets = [set(p.expression for p in task.split(s)) for s in ("cold_start", "rl_train", "held_out")]
+    assert [len(s) for s in sets] == [100, 1000, 200]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert chain_arithmetic_task() == task and task.describe()["held_out"]["n"] == 200
+    p = task.held_out[0]
+    assert prompt_text(p) == f"Q: What is {p.expression}?\nA:"
+    assert reward(p, completion_text(p)) == 1.0 and reward(p, " The answer is -1.") == 0.0
+    with pytest.raises(ValueError, match="split"):
+        task.split("test")
+
+
+def test_cold_start_checkpoint_reproduces_its_recorded_accuracy():
+    """The shipped tiny-lm-arith-sft: hash, recipe, and its greedy held-out accuracy as recorded at training time."""
+    from lib.align.grpo import greedy_accuracy
+    from lib.align.tasks import chain_arithmetic_task, encode_prompts
+    from lib.data import verify_answer
+    from lib.llm.checkpoint import CHECKPOINT_DIR, file_sha256, load_model
+    from lib.llm.pretrain import tokenizer_sha256
+    from lib.llm.tokenizer import load_tokenizer
+
+    torch.set_num_threads(1)
+    model, meta = load_model(COLD_START, with_meta=True)
+    assert meta["weights_sha256"] == file_sha256(CHECKPOINT_DIR / COLD_START / "model.safetensors")
+    assert meta["tokenizer_sha256"] == tokenizer_sha256()
+    task = chain_arithmetic_task()
+    assert meta["task"] == task.describe(), "the task's splits changed since the checkpoint was trained"
+    tok = load_tokenizer()
+    held = task.held_out
+    g = greedy_accuracy(model, encode_prompts(tok, held), lambda i, c: verify_answer(held[i], tok.decode(c, skip_special_tokens=True)),
+                        tok.eos_id, 32)
+    assert g == pytest.approx(meta["metrics"]["after"]["held_out"]["greedy"], abs=0.011)  # 2 of 200: argmax ties across CPUs
+    m = meta["metrics"]
+    assert m["after"]["facts"]["greedy"] > 0.9 > m["before"]["facts"]["greedy"]       # SFT taught the facts
+    assert m["after"]["held_out"]["greedy"] > m["before"]["held_out"]["greedy"]
+
+
+def test_error_kind_classifies_by_first_faulty_step():
+    from lib.align.tasks import ERROR_KINDS, error_kind
+    from lib.data import ArithProblem
+
+    p = ArithProblem.from_expression("17 + 6 * 2")                         # 6 * 2 = 12. 17 + 12 = 29.
+    cases = {
+        " 6 * 2 = 12. 17 + 12 = 29. The answer is 29.": "correct",
+        " 6 * 2 = 14. 17 + 14 = 31. The answer is 31.": "fact wrong",
+        " 17 + 6 = 23. 23 * 2 = 46. The answer is 46.": "wrong operands",   # left to right: precedence ignored
+        " 6 * 2 = 12. 17 + 12 = 30. The answer is 30.": "fact wrong",
+        " 6 * 2 = 12. 17 + 2 = 19. The answer is 19.": "wrong operands",    # result not carried forward
+        " 6 * 2 = 12. 17 + 12 = 29. The answer is 28.": "answer not last result",
+        " 6 * 2 = 12. The answer is 12.": "malformed",
+        " 6 * 2 = 12. 17 + 12 = 29.": "malformed",
+    }
+    for text, kind in cases.items():
+        assert error_kind(p, text) == kind, text
+    assert set(cases.values()) == set(ERROR_KINDS)
+    with pytest.raises(TypeError):
+        error_kind(p, None)
