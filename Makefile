@@ -79,6 +79,7 @@ bench: setup
 	$(BIN)/python bench/bench_llm.py
 	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_dqn.py
 	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_policy.py
+	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_grpo.py
 
 clean:
 	rm -rf _build
