@@ -41,13 +41,17 @@ def test_sft_loss_is_completion_only_cross_entropy():
     nll, n = 0.0, 0
     for p, c in ex:
         seq = torch.tensor([p + c])
-        logp = torch.log_softmax(model(seq).logits[0], -1)
+        with torch.no_grad():
+            logp = torch.log_softmax(model(seq).logits[0], -1)
         for j, t in enumerate(c):
             nll -= float(logp[len(p) - 1 + j, t])
             n += 1
-    assert abs(float(loss) - nll / n) < 1e-5
-    # prompt tokens get no gradient through the loss target: changing a prompt *target* position changes nothing
-    assert torch.isclose(loss, F.cross_entropy(model(ids).logits.reshape(-1, 12), tg.reshape(-1), ignore_index=-100))
+    assert abs(float(loss.detach()) - nll / n) < 1e-5
+    # positions that predict a prompt token or padding get exactly zero gradient
+    logits = model(ids).logits.detach().requires_grad_(True)
+    F.cross_entropy(logits.reshape(-1, 12), tg.reshape(-1), ignore_index=IGNORE_INDEX).backward()
+    masked = tg == IGNORE_INDEX
+    assert torch.all(logits.grad[masked] == 0) and torch.all(logits.grad[~masked].abs().sum(-1) > 0)
     with pytest.raises(ValueError, match="IGNORE_INDEX"):
         sft_loss(model, ids, torch.full_like(tg, IGNORE_INDEX))
     with pytest.raises(ValueError, match="shape"):
