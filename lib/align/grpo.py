@@ -187,10 +187,10 @@ def sampled_hits(model, prompts: Sequence[Sequence[int]], check: Callable[[int, 
         raise ValueError(f"samples and batch_size must be >= 1, got {samples}, {batch_size}")
     if len(prompts) == 0:
         raise ValueError("need at least one prompt")
-    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(int(seed))
-    hits = np.zeros((len(prompts), samples), dtype=bool)
     if samples == 1:  # sample_groups needs groups of >= 2; draw two and keep the first
         return sampled_hits(model, prompts, check, eos_id, 2, max_new_tokens, temperature, batch_size, seed)[:, :1]
+    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(int(seed))
+    hits = np.zeros((len(prompts), samples), dtype=bool)
     for s in range(0, len(prompts), batch_size):
         chunk = prompts[s:s + batch_size]
         out, _, _, n = sample_groups(model, chunk, samples, max_new_tokens, eos_id, temperature, gen)

@@ -204,8 +204,8 @@ def main(argv=None) -> int:
     return 0
 
 
+__all__ = ["Example", "sft_batch", "sft_loss", "SFTConfig", "sft_train", "COLD_START", "make_cold_start"]
+
+
 if __name__ == "__main__":
     sys.exit(main())
-
-
-__all__ = ["Example", "sft_batch", "sft_loss", "SFTConfig", "sft_train", "COLD_START", "make_cold_start"]

@@ -7,6 +7,8 @@ Four kinds of text, all generated from a seed (no downloads):
   (``4 * 2 = 8. 3 + 8 = 11. 11 - 5 = 6. The answer is 6.``). Every step is machine-checkable:
   :func:`parse_steps`, :func:`check_steps`, :func:`first_error`, :func:`parse_answer` and
   :func:`verify_answer` are the verifiers later chapters build reward models on.
+  :func:`arithmetic_facts` lists all 674 one-step problems; :func:`fact_chain_problems` draws
+  multi-step problems made only of such facts (the GRPO section's task).
 * **facts** — short sentences (English and Chinese) about a generated :class:`World` of people
   and cities; the world is kept as structured data (:meth:`World.query`, :meth:`World.facts`,
   :meth:`World.document`) for knowledge probing and retrieval.
