@@ -138,6 +138,18 @@ def test_evaluate_validation():
         evaluate(lambda o: np.zeros(len(o), int), "CartPole-v1", n_episodes=0)
     with pytest.raises(ValueError, match="n_envs"):
         make_vec_env("CartPole-v1", 0)
+    with pytest.raises(TypeError, match="visit"):
+        evaluate(lambda o: np.zeros(len(o), int), "CartPole-v1", n_episodes=1, visit=3)
+
+
+def test_evaluate_visit_sees_every_step_of_the_running_episodes():
+    seen = []
+    rets = evaluate(lambda o: np.zeros(len(o), int), "CartPole-v1", n_episodes=3, seed=0,
+                    visit=lambda obs, alive: seen.append((obs.copy(), alive.copy())))
+    # CartPole pays 1 per step, so each episode's return is the number of steps it was alive before each step
+    assert np.array_equal(np.sum([a for _, a in seen], axis=0), rets)
+    assert all(o.shape == (3, 4) for o, _ in seen) and seen[0][1].all() and seen[-1][1].any()
+
 
 
 def test_short_ppo_run_learns_and_logs_bounded_diagnostics():

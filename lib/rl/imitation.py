@@ -44,24 +44,13 @@ def collect_demonstrations(policy_fn, expert_fn, env_id: str = "CartPole-v1", n_
     Returns ``(obs (M, d), expert_actions (M,), returns (n_episodes,))``; with ``max_transitions``
     a random subset of that many visited states is kept (seeded by ``seed``).
     """
-    from .rollout import make_vec_env
+    from .rollout import evaluate
 
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
-    env = make_vec_env(env_id, n_episodes, seed)
-    obs, _ = env.reset(seed=[seed + i for i in range(n_episodes)])
-    alive = np.ones(n_episodes, dtype=bool)
-    rets = np.zeros(n_episodes)
     O = []
-    for _ in range(max_steps):
-        O.append(obs[alive].copy())
-        a = np.asarray(policy_fn(obs))
-        obs, r, term, trunc, _ = env.step(a)
-        rets += r * alive
-        alive &= ~(term | trunc)
-        if not alive.any():
-            break
-    env.close()
+    rets = evaluate(policy_fn, env_id, n_episodes, seed, max_steps,
+                    visit=lambda obs, alive: O.append(obs[alive].copy()))
     X = np.concatenate(O).astype(np.float32)
     if max_transitions is not None and len(X) > max_transitions:
         keep = np.sort(np.random.default_rng(seed).choice(len(X), size=max_transitions, replace=False))

@@ -196,14 +196,18 @@ def collect_rollout(env, policy, buffer: RolloutBuffer, obs: np.ndarray, episode
 
 
 def evaluate(policy_fn, env_id: str, n_episodes: int = 10, seed: int = 10_000, max_steps: int = 10_000,
-             **env_kwargs) -> np.ndarray:
+             visit=None, **env_kwargs) -> np.ndarray:
     """Returns of ``n_episodes`` episodes, run in parallel (one per sub-environment).
 
     ``policy_fn(obs_array) -> actions_array`` (e.g. a deterministic policy). Each sub-environment
     is reset with ``seed + i`` and its first episode is counted. Returns an array (n_episodes,).
+    ``visit(obs, alive)``, when given, is called before every step with the observations and the
+    mask of episodes still running (e.g. to record the visited states).
     """
     if not callable(policy_fn):
         raise TypeError("policy_fn must be a function obs -> actions")
+    if visit is not None and not callable(visit):
+        raise TypeError("visit must be a function (obs, alive) -> None")
     if not isinstance(n_episodes, (int, np.integer)) or n_episodes < 1:
         raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
     env = make_vec_env(env_id, n_episodes, seed, **env_kwargs)
@@ -211,6 +215,8 @@ def evaluate(policy_fn, env_id: str, n_episodes: int = 10, seed: int = 10_000, m
     totals = np.zeros(n_episodes)
     alive = np.ones(n_episodes, bool)
     for _ in range(max_steps):
+        if visit is not None:
+            visit(obs, alive)
         a = np.asarray(policy_fn(obs))
         obs, r, term, trunc, _ = env.step(a)
         totals += r * alive
