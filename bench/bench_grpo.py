@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from lib.align.grpo import GRPOConfig, grpo_train  # noqa: E402
 from lib.align.sft import COLD_START  # noqa: E402
-from lib.align.tasks import chain_arithmetic_task, encode_prompts, evaluate_task, reward  # noqa: E402
+from lib.align.tasks import chain_arithmetic_task, encode_prompts, evaluate_task, paired_gain, reward  # noqa: E402
 from lib.llm.checkpoint import load_model  # noqa: E402
 from lib.llm.tokenizer import load_tokenizer  # noqa: E402
 
@@ -42,8 +42,7 @@ def run(start: str, seed: int, steps: int, tok, task, before: dict) -> dict:
                       tok.eos_id, cfg)
     wall = time.perf_counter() - t0
     after = evaluate_task(model, tok, task, return_hits=True)
-    d = after["hits"].mean(1) - before["hits"].mean(1)
-    z = float(d.mean() / (d.std(ddof=1) / np.sqrt(len(d)) + 1e-12))
+    _, z = paired_gain(before["hits"], after["hits"])
     return {"start": start, "seed": seed,
             "greedy_before": before["held_out"]["greedy"], "greedy_after": after["held_out"]["greedy"],
             "sampled_before": before["held_out"]["sampled"], "sampled_after": after["held_out"]["sampled"],

@@ -157,3 +157,19 @@ def test_error_kind_classifies_by_first_faulty_step():
     assert set(cases.values()) == set(ERROR_KINDS)
     with pytest.raises(TypeError):
         error_kind(p, None)
+
+
+def test_paired_gain_matches_a_paired_t_statistic():
+    from scipy import stats
+
+    from lib.align.tasks import paired_gain
+
+    rng = np.random.default_rng(0)
+    before = rng.random((50, 8)) < 0.4
+    after = rng.random((50, 8)) < 0.55
+    gain, z = paired_gain(before, after)
+    assert gain == pytest.approx(after.mean() - before.mean())
+    assert z == pytest.approx(stats.ttest_rel(after.mean(1), before.mean(1)).statistic)
+    assert paired_gain(before, before) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="same questions"):
+        paired_gain(before, after[:10])

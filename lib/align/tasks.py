@@ -172,5 +172,23 @@ def error_breakdown(model, tokenizer, problems, samples: int = 4, max_new_tokens
     return {k: v / total for k, v in counts.items()}
 
 
+def paired_gain(hits_before, hits_after) -> tuple[float, float]:
+    """Mean per-question gain in sampled accuracy and its paired z statistic.
+
+    ``hits_before``, ``hits_after``: bool arrays (questions, samples) on the *same* questions (e.g. the
+    ``"hits"`` of :func:`evaluate_task`). Questions are the independent units: ``z = mean(d) / (std(d) / sqrt(n))``
+    with ``d`` the per-question difference of accuracies (sample std, ``ddof=1``).
+    """
+    b, a = np.asarray(hits_before, dtype=float), np.asarray(hits_after, dtype=float)
+    if b.ndim != 2 or a.shape[0] != b.shape[0] or a.ndim != 2 or b.shape[0] < 2:
+        raise ValueError(f"need two (questions >= 2, samples) arrays over the same questions, got {b.shape} "
+                         f"and {a.shape}")
+    d = a.mean(1) - b.mean(1)
+    se = d.std(ddof=1) / np.sqrt(len(d))
+    if se == 0:  # every question changed by the same amount: no spread to compare against
+        return float(d.mean()), 0.0 if d.mean() == 0 else float(np.sign(d.mean()) * np.inf)
+    return float(d.mean()), float(d.mean() / se)
+
+
 __all__ = ["TASK_SEED", "prompt_text", "completion_text", "reward", "ERROR_KINDS", "error_kind", "ChainArithmetic",
-           "chain_arithmetic_task", "encode_prompts", "sft_examples", "evaluate_task", "error_breakdown"]
+           "chain_arithmetic_task", "encode_prompts", "sft_examples", "evaluate_task", "error_breakdown", "paired_gain"]
