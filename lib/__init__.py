@@ -20,13 +20,37 @@ DATA_DIR = ROOT / "data"
 
 _MAX_SEED = 2**32 - 1
 
+#: Environment variable that shifts every notebook's seed: ``BOOK_SEED_SHIFT=k`` turns
+#: ``seed_everything(s)`` into ``seed_everything(s + k)``. A seeded run on another CPU is just
+#: another draw; ``make robust`` uses the shift to re-run the book as several such draws.
+SEED_SHIFT_ENV = "BOOK_SEED_SHIFT"
+
+
+def seed_shift() -> int:
+    """The seed shift set by ``BOOK_SEED_SHIFT`` (0 when unset).
+
+    Raises ``ValueError`` when the variable is set to anything but a non-negative integer.
+    """
+    raw = os.environ.get(SEED_SHIFT_ENV, "").strip()
+    if not raw:
+        return 0
+    try:
+        shift = int(raw)
+    except ValueError:
+        raise ValueError(f"{SEED_SHIFT_ENV} must be a non-negative integer, got {raw!r}") from None
+    if shift < 0:
+        raise ValueError(f"{SEED_SHIFT_ENV} must be a non-negative integer, got {shift}")
+    return shift
+
 
 def seed_everything(seed: int) -> int:
     """Seed Python's ``random``, NumPy and (if installed) torch, CPU and CUDA.
 
-    Returns the seed so that a notebook can write ``SEED = seed_everything(0)``.
-    Raises ``TypeError`` for a non-integer and ``ValueError`` for a seed outside
-    ``[0, 2**32 - 1]`` (NumPy's legacy seeding range).
+    The seed actually used is ``seed + seed_shift()`` (``BOOK_SEED_SHIFT``, 0 by default), and
+    it is returned, so that a notebook writes ``SEED = seed_everything(0)`` and derives every
+    other random stream from ``SEED``: then one environment variable re-runs the notebook as
+    another, equally valid draw. Raises ``TypeError`` for a non-integer and ``ValueError`` for
+    a seed outside ``[0, 2**32 - 1]`` (NumPy's legacy seeding range).
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         # numpy integers are fine; floats (even 3.0) are rejected to avoid silent truncation
@@ -41,6 +65,9 @@ def seed_everything(seed: int) -> int:
             raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r})") from None
     if not 0 <= seed <= _MAX_SEED:
         raise ValueError(f"seed must be in [0, {_MAX_SEED}], got {seed}")
+    seed = seed + seed_shift()
+    if seed > _MAX_SEED:
+        raise ValueError(f"seed + {SEED_SHIFT_ENV} must be at most {_MAX_SEED}, got {seed}")
     random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
     try:
@@ -78,11 +105,11 @@ def device(prefer: str | None = None):
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def glue(name: str, value, display: bool = False):
+def glue(name: str, value, display: bool = False) -> None:
     """Record ``value`` under ``name`` for the book's prose (myst-nb ``{glue}``).
 
-    Works without myst-nb (e.g. on Colab): the value is then simply returned, so the
-    notebook runs the same everywhere. Returns ``value``.
+    Works without myst-nb (e.g. on Colab): then it records nothing, so the notebook runs the
+    same everywhere. Returns ``None``, so that a cell ending in ``glue(...)`` prints nothing.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"glue name must be an identifier-like string, got {name!r}")
@@ -90,9 +117,9 @@ def glue(name: str, value, display: bool = False):
     try:
         from myst_nb import glue as _glue
     except ImportError:
-        return value
+        return None
     _glue(name, value, display=display)
-    return value
+    return None
 
 
 def _plain(value):
@@ -124,4 +151,4 @@ def setup_notebook() -> None:
     warnings.filterwarnings("ignore", message="IProgress not found")
 
 
-__all__ = ["ROOT", "DATA_DIR", "seed_everything", "device", "glue", "setup_notebook", "__version__"]
+__all__ = ["ROOT", "DATA_DIR", "seed_everything", "seed_shift", "SEED_SHIFT_ENV", "device", "glue", "setup_notebook", "__version__"]

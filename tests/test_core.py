@@ -16,7 +16,8 @@ def test_seed_everything_makes_all_generators_repeat():
     assert a == b
 
 
-def test_seed_everything_returns_seed_and_accepts_numpy_ints():
+def test_seed_everything_returns_seed_and_accepts_numpy_ints(monkeypatch):
+    monkeypatch.delenv(lib.SEED_SHIFT_ENV, raising=False)
     assert lib.seed_everything(np.int64(7)) == 7
     assert lib.seed_everything(0) == 0
 
@@ -50,13 +51,25 @@ def test_device_validates_choice(monkeypatch):
     assert lib.device().type == "cpu"
 
 
-def test_glue_returns_value_and_converts_numpy_scalars():
-    assert lib.glue("x", 3) == 3
-    out = lib.glue("y", np.float64(0.25))
-    assert type(out) is float and out == 0.25
-    assert type(lib.glue("z", torch.tensor(2.0))) is float
+def _capture_glue(monkeypatch):
+    """Replace myst-nb's glue by a recorder; returns the dict it fills."""
+    import myst_nb
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=False: seen.update({name: value}))
+    return seen
+
+
+def test_glue_records_plain_numbers_and_returns_none(monkeypatch):
+    seen = _capture_glue(monkeypatch)
+    assert lib.glue("x", 3) is None               # a cell ending in glue(...) prints nothing
+    lib.glue("y", np.float64(0.25))
+    assert type(seen["y"]) is float and seen["y"] == 0.25
+    lib.glue("z", torch.tensor(2.0))
+    assert type(seen["z"]) is float
     arr = np.array([1.0, 2.0])
-    assert lib.glue("w", arr) is arr          # arrays are left alone
+    lib.glue("w", arr)
+    assert seen["w"] is arr                       # arrays are left alone
     with pytest.raises(ValueError, match="identifier"):
         lib.glue("not a name", 1)
 
@@ -72,7 +85,30 @@ def test_glue_without_myst_nb(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    assert lib.glue("v", 5) == 5
+    assert lib.glue("v", 5) is None
+
+
+def test_seed_shift_moves_every_seed(monkeypatch):
+    monkeypatch.setenv(lib.SEED_SHIFT_ENV, "3")
+    assert lib.seed_shift() == 3
+    assert lib.seed_everything(0) == 3
+    a = np.random.rand()
+    monkeypatch.delenv(lib.SEED_SHIFT_ENV)
+    assert lib.seed_everything(3) == 3 and np.random.rand() == a
+    assert lib.seed_shift() == 0
+
+
+@pytest.mark.parametrize("bad", ["-1", "two", "1.5"])
+def test_seed_shift_rejects_bad_values(monkeypatch, bad):
+    monkeypatch.setenv(lib.SEED_SHIFT_ENV, bad)
+    with pytest.raises(ValueError, match="non-negative integer"):
+        lib.seed_everything(0)
+
+
+def test_seed_shift_keeps_the_range(monkeypatch):
+    monkeypatch.setenv(lib.SEED_SHIFT_ENV, "2")
+    with pytest.raises(ValueError, match="at most"):
+        lib.seed_everything(2**32 - 2)
 
 
 def test_paths():
