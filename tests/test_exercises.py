@@ -34,6 +34,9 @@ def test_check_function_reports_exceptions_as_messages():
 def test_check_function_rejects_non_callable_and_shape_mismatch(capsys):
     report = ex.check_function(42, np.cumsum, lambda rng: {"a": rng.normal(size=3)}, name="c")
     assert not report and "expected a function" in report.message
+    assert "NOT YET" in str(report)
+    assert capsys.readouterr().out == ""      # the report shows itself once: it is not printed
+    ex.check_function(42, np.cumsum, lambda rng: {"a": rng.normal(size=3)}, name="c", verbose=True)
     assert "NOT YET" in capsys.readouterr().out
     report = ex.check_function(lambda a: a[:-1], np.cumsum, lambda rng: {"a": rng.normal(size=3)}, name="c",
                                verbose=False)
@@ -77,3 +80,26 @@ def test_coverage_checker():
 def test_trials_must_be_positive():
     with pytest.raises(ValueError):
         ex.check_function(np.cumsum, np.cumsum, lambda rng: {"a": np.ones(2)}, name="c", trials=0)
+
+
+def test_unattempted_stub_is_reported_once_as_not_attempted():
+    def stub(a):
+        raise NotImplementedError  # your code here
+
+    report = ex.check_function(stub, np.cumsum, lambda rng: {"a": rng.normal(size=3)}, name="c")
+    assert not report and not report.attempted
+    assert str(report) == "[NOT ATTEMPTED YET] c: not attempted yet: write the function above, then run this cell again"
+    assert "a=" not in report.message            # no random input dump for a stub
+    assert report._repr_markdown_().count("not attempted yet") == 1
+
+
+def test_compare_accepts_array_likes_and_empty_results():
+    # regression: an empty expected list raised; a nested list was rejected where an array is expected
+    assert ex.compare([], np.array([])) is None
+    assert ex.compare(np.array([]), []) is None
+    assert ex.compare(np.arange(6.0).reshape(2, 3), [[0, 1, 2], [3, 4, 5]]) is None
+    assert "shape" in ex.compare(np.zeros((2, 3)), [[0, 0, 0]])
+    assert "values differ" in ex.compare(np.zeros((2, 2)), [[0, 0], [0, 1]])
+    assert "array of numbers" in ex.compare(np.zeros(2), ["a", "b"])
+    assert ex.compare([1.0, 2.0], (1, 2)) is None
+    assert ex.compare(np.zeros(2), "nonsense") is not None   # never raises on reader output

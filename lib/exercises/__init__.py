@@ -21,23 +21,35 @@ import numpy as np
 
 @dataclasses.dataclass
 class CheckReport:
-    """Outcome of an exercise check; truthy when the reader's function passed."""
+    """Outcome of an exercise check; truthy when the reader's function passed.
+
+    ``attempted`` is False while the reader's function is still the stub (it raises
+    ``NotImplementedError``): the report then says "not attempted yet" instead of listing a
+    failure. The report shows itself once (as Markdown in Jupyter and the book, as text
+    elsewhere); the checkers never print it.
+    """
 
     name: str
     passed: bool
     trials: int
     message: str
     failing_input: dict | None = None
+    attempted: bool = True
 
     def __bool__(self) -> bool:
         return self.passed
 
+    @property
+    def mark(self) -> str:
+        if not self.attempted:
+            return "NOT ATTEMPTED YET"
+        return "PASSED" if self.passed else "NOT YET"
+
     def __str__(self) -> str:
-        mark = "PASSED" if self.passed else "NOT YET"
-        return f"[{mark}] {self.name}: {self.message}"
+        return f"[{self.mark}] {self.name}: {self.message}"
 
     def _repr_markdown_(self) -> str:  # pragma: no cover - display only
-        icon = "✅" if self.passed else "❌"
+        icon = "✏️" if not self.attempted else ("✅" if self.passed else "❌")
         return f"{icon} **{self.name}** — {self.message}"
 
     def __repr__(self) -> str:
@@ -52,11 +64,25 @@ def _to_array(x) -> np.ndarray | Any:
             return x.detach().cpu().numpy()
     except ImportError:  # pragma: no cover
         pass
-    if isinstance(x, (list, tuple)) and x and all(isinstance(v, (int, float, np.number)) for v in x):
-        return np.asarray(x)
-    if isinstance(x, (int, float, np.number)):
+    if isinstance(x, (int, float, np.number)) and not isinstance(x, bool):
         return np.asarray(x)
     return x
+
+
+def _numeric_array(x) -> np.ndarray | None:
+    """``x`` as a numeric array when it is an array-like of numbers (nested lists and tuples,
+    empty ones included), else ``None``."""
+    x = _to_array(x)
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (list, tuple)):
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError):      # ragged or mixed: not one array
+            return None
+        if arr.size == 0 or np.issubdtype(arr.dtype, np.number) or arr.dtype == bool:
+            return arr.astype(float) if arr.size == 0 else arr
+    return None
 
 
 def _short(x, limit: int = 160) -> str:
@@ -74,9 +100,13 @@ def _short(x, limit: int = 160) -> str:
 def compare(expected, got, rtol: float = 1e-6, atol: float = 1e-8) -> str | None:
     """``None`` when ``got`` matches ``expected``; otherwise a sentence saying how it differs."""
     e, g = _to_array(expected), _to_array(got)
-    if isinstance(e, np.ndarray):
-        if not isinstance(g, np.ndarray):
-            return f"expected an array, got {type(got).__name__}"
+    if isinstance(e, np.ndarray) or (
+            isinstance(e, (list, tuple)) and _numeric_array(e) is not None
+            and _numeric_array(g) is not None):
+        e = _numeric_array(e)
+        g = _numeric_array(g)
+        if g is None:
+            return f"expected an array of numbers, got {_short(got)}"
         if e.shape != g.shape:
             return f"expected shape {e.shape}, got shape {g.shape}"
         if not np.issubdtype(g.dtype, np.number) and g.dtype != bool:
@@ -109,18 +139,25 @@ def compare(expected, got, rtol: float = 1e-6, atol: float = 1e-8) -> str | None
             if msg:
                 return f"item {i}: {msg}"
         return None
-    return None if e == g else f"expected {_short(e)}, got {_short(g)}"
+    try:
+        same = bool(e == g)
+    except Exception:  # e.g. an array compared with a list of strings: not equal, no crash
+        same = False
+    return None if same else f"expected {_short(e)}, got {_short(g)}"
 
 
 def check_function(candidate: Callable, reference: Callable, make_inputs: Callable[[np.random.Generator], dict],
                    *, name: str, trials: int = 25, seed: int = 0, rtol: float = 1e-6,
-                   atol: float = 1e-8, verbose: bool = True) -> CheckReport:
+                   atol: float = 1e-8, verbose: bool = False) -> CheckReport:
     """Compare ``candidate`` with ``reference`` on ``trials`` random inputs.
 
     ``make_inputs(rng)`` returns the keyword arguments of one trial. Inputs are copied for
     each call so that a function that modifies its input cannot fool the check. The first
     difference found is reported with the input that caused it; an exception raised by the
-    candidate is reported as a message, not a traceback.
+    candidate is reported as a message, not a traceback. A candidate that raises
+    ``NotImplementedError`` (the exercise's stub) is reported once as "not attempted yet".
+    The report is returned (a notebook cell ending in the check displays it once);
+    ``verbose=True`` also prints it, for scripts.
     """
     if not callable(candidate):
         report = CheckReport(name, False, 0, f"expected a function, got {type(candidate).__name__}")
@@ -139,6 +176,10 @@ def check_function(candidate: Callable, reference: Callable, make_inputs: Callab
         expected = reference(**copy.deepcopy(kwargs))
         try:
             got = candidate(**copy.deepcopy(kwargs))
+        except NotImplementedError:  # the stub as the exercise ships it
+            report = CheckReport(name, False, 0, "not attempted yet: write the function above, "
+                                 "then run this cell again", attempted=False)
+            break
         except Exception as exc:  # the reader's code: report, don't crash
             frame = traceback.extract_tb(exc.__traceback__)[-1]
             msg = (f"raised {type(exc).__name__}: {exc} (line {frame.lineno}) on input "
