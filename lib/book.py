@@ -9,7 +9,14 @@ The contract:
 * every notebook under ``chapters/`` is listed in ``_toc.yml`` (and every TOC entry exists);
 * every notebook starts with the same setup cell (:data:`SETUP_CELL`), tagged ``remove-cell``;
 * no notebook stores outputs, except cells marked ``keep_output`` (reference values for nbval);
-* a notebook's time budget is 90 s unless its metadata declares a larger one with a reason.
+* a notebook's time budget is 90 s unless its metadata declares a larger one with a reason;
+* code lines are at most :data:`MAX_CODE_LINE` characters (longer ones scroll sideways);
+* every seed in a notebook derives from the ``SEED`` that ``seed_everything`` returned (a
+  literal ``seed=3``, ``default_rng(1)`` or ``manual_seed(0)`` is a finding unless the line
+  says why it is fixed with a ``# fixed seed: <reason>`` comment, e.g. data tied to a
+  shipped checkpoint), so that ``BOOK_SEED_SHIFT`` moves every random stream;
+* no ``assert`` on wall-clock time (a line asserting on ``perf_counter``, ``speedup``,
+  ``elapsed``, ``seconds`` …): timings are shown, speed is measured in ``bench/``.
 """
 from __future__ import annotations
 
@@ -33,24 +40,69 @@ REPO_URL = "https://github.com/llm-rl-visualized-book/llm-rl-book"
 #: checkout, JupyterLab or Colab. It never downloads data or weights; on Colab it clones the
 #: book (code, small data, checkpoints) once.
 SETUP_CELL = f'''# Book setup (the same in every notebook): make `lib` importable from a checkout,
-# JupyterLab or Colab. On Colab it clones the book once; it never downloads data or weights.
+# JupyterLab or Colab. On Colab it clones the book once; it never downloads data
+# or weights.
 import pathlib, subprocess, sys
+
 BOOK_REPO = "{REPO_URL}"
 _here = pathlib.Path.cwd().resolve()
-ROOT = next((p for p in (_here, *_here.parents) if (p / "lib" / "__init__.py").is_file()), None)
+ROOT = next(
+    (p for p in (_here, *_here.parents) if (p / "lib" / "__init__.py").is_file()), None
+)
 if ROOT is None and "google.colab" in sys.modules:
     ROOT = pathlib.Path("/content/llm-rl-book")
     if not ROOT.exists():
-        subprocess.run(["git", "clone", "--depth", "1", BOOK_REPO, str(ROOT)], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(ROOT)], check=True)
+        subprocess.run(
+            ["git", "clone", "--depth", "1", BOOK_REPO, str(ROOT)], check=True
+        )
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "-e", str(ROOT)], check=True
+        )
 if ROOT is None:
-    raise RuntimeError("Open this notebook from inside the book's folder (or on Colab).")
+    raise RuntimeError(
+        "Open this notebook from inside the book's folder (or on Colab)."
+    )
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 import lib
+
 lib.setup_notebook()'''
 
 LABEL_RE = re.compile(r"^\((seed-[0-9][0-9\-]*)\)=", flags=re.M)
+
+#: The longest code line a notebook may have (the book's code column shows about 88).
+MAX_CODE_LINE = 88
+#: A seed given as a literal number (``seed=3``, ``default_rng(1)``, ``manual_seed(0)``,
+#: ``seed_everything(0)`` is the one allowed literal: it is shifted by ``BOOK_SEED_SHIFT``).
+LITERAL_SEED_RE = re.compile(
+    r"(\bseed\s*=\s*\d|\bdefault_rng\(\s*\d|\bmanual_seed\(\s*\d|\bRandomState\(\s*\d"
+    r"|\brandom\.seed\(\s*\d)")
+FIXED_SEED_NOTE = "# fixed seed:"
+#: An assertion on wall-clock time.
+TIME_ASSERT_RE = re.compile(
+    r"^\s*assert\b.*\b(perf_counter|monotonic|time\.time|speedup|elapsed|seconds|secs|wall|"
+    r"t_\w+|latency|throughput)\b")
+
+
+def code_findings(rel: str, cells: list[dict]) -> list[str]:
+    """Style findings in a notebook's code cells (the setup cell excepted): long lines,
+    literal seeds without a ``# fixed seed:`` reason, assertions on wall-clock time."""
+    out = []
+    for i, c in enumerate(cells):
+        if c.get("cell_type") != "code" or "remove-cell" in c.get("metadata", {}).get("tags", []):
+            continue
+        for n, line in enumerate(cell_source(c).splitlines(), 1):
+            where = f"{rel}: cell {i} line {n}"
+            if len(line) > MAX_CODE_LINE:
+                out.append(f"{where}: {len(line)} characters (at most {MAX_CODE_LINE})")
+            code = line.split("#", 1)[0]
+            if LITERAL_SEED_RE.search(code) and FIXED_SEED_NOTE not in line:
+                out.append(f"{where}: a literal seed ({line.strip()[:60]}); derive it from SEED "
+                           f"or say why it is fixed with '{FIXED_SEED_NOTE} <reason>'")
+            if TIME_ASSERT_RE.search(code):
+                out.append(f"{where}: asserts on wall-clock time ({line.strip()[:60]}); show "
+                           "timings, assert counts/bytes/equalities, measure speed in bench/")
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +245,7 @@ def check_book(root: pathlib.Path | str | None = None, seed_map: Iterable[SeedEn
         if stored:
             findings.append(f"{rel}: {len(stored)} code cell(s) store outputs without keep_output "
                             f"(cells {stored[:5]}); run `make strip`")
+        findings += code_findings(rel, cells)
         budget, reason = notebook_budget(nb)
         if budget > DEFAULT_BUDGET_S and not (reason and reason.strip()):
             findings.append(f"{rel}: budget {budget:.0f} s exceeds {DEFAULT_BUDGET_S:.0f} s without a budget_reason")
