@@ -1,7 +1,9 @@
 # The book's two commands on a fresh machine:
 #   make book   set up .venv (if needed), then build the HTML (executing the notebooks, cached)
-#   make test   set up .venv (if needed), then lib tests + contract, nbval over every notebook,
-#               and the -W HTML build
+#   make test   set up .venv (if needed), then lib tests + contract, nbval over every notebook
+#               (the one execution of each notebook), the -W HTML build rendered from nbval's
+#               executions, and the scan of the built pages; prints each phase's time
+#   make robust every notebook under five seed/thread variants (not part of make test)
 # Setup is idempotent: it reinstalls only when requirements*.txt or pyproject.toml change.
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -16,40 +18,68 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 QUIET_PIP := { grep -v -e '^WARNING: Location' -e '^WARNING: Ignoring' || true; }
+EXECUTED := _build/.executed
+# Progress bars show in Jupyter, not in the book: executions that feed the HTML run without them.
+NO_BARS := TQDM_DISABLE=1
+# `$(TIMED) "name" -- cmd` runs one phase and records its wall time in _build/phase-times.txt.
+TIMED = $(BIN)/python tools/timed.py
 
-.PHONY: help setup book build test test-fast test-lib test-notebooks nb lab strip bib clean checkpoints bench
+.PHONY: help setup book build test test-fast test-lib test-notebooks test-pages robust nb lab strip bib \
+	clean checkpoints bench
 
 help:
-	@echo "make book | test | test-fast | nb NB=path.ipynb | lab | strip | bib | checkpoints | bench | clean"
+	@echo "make book | test | test-fast | robust [NB=path.ipynb] | nb NB=path.ipynb | lab | strip | bib"
+	@echo "     | checkpoints | bench | clean"
 
 setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
+	@mkdir -p _build; date +%s > _build/.install-start
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the pinned requirements into $(VENV) (about 2 minutes the first time)..."
 	@$(BIN)/python -m pip install -q -r requirements-test.txt 2>&1 | $(QUIET_PIP)
 	@$(BIN)/python -m pip install -q --no-deps -e . 2>&1 | $(QUIET_PIP)
 	@$(BIN)/python -c "import lib, torch, gymnasium, nbval; print('setup ok: torch', torch.__version__)"
 	@touch $(STAMP)
+	@echo "install: $$(( $$(date +%s) - $$(cat _build/.install-start) )) s" >> _build/phase-times.txt
 
 book: setup build
 	@echo "Book built: $(CURDIR)/_build/html/index.html"
 
+# Builds from the jupyter-cache: a notebook executed by `make test` (or an earlier build) with the
+# same code is rendered from that execution; a changed one is executed here.
 build: setup
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(TIMED) "HTML build" -- $(NO_BARS) $(BIN)/jupyter-book build . -W -n --keep-going
 
-test: setup test-lib test-notebooks build
-	@echo "make test: all passed"
+# The phase log starts with the install (when this run installed) and lists every phase after it.
+test:
+	@mkdir -p _build; rm -f _build/phase-times.txt
+	@$(MAKE) --no-print-directory setup test-lib test-notebooks build test-pages
+	@echo "make test: all passed. Wall time of each phase:"; $(TIMED) --show; rm -f _build/phase-times.txt
 
 test-fast: setup test-lib
 
 test-lib: setup
-	$(BIN)/python -m pytest tests -n $(JOBS) -q
+	$(TIMED) "lib tests" -- $(BIN)/python -m pytest tests -n $(JOBS) -q
 
+# nbval executes every notebook once; the executions that pass are handed to the HTML build.
 test-notebooks: setup
-	OMP_NUM_THREADS=$(NB_THREADS) MKL_NUM_THREADS=$(NB_THREADS) \
-	$(BIN)/python -m pytest chapters --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+	@rm -rf $(EXECUTED)
+	$(TIMED) "notebooks (nbval)" -- $(NO_BARS) BOOK_EXECUTED_DIR=$(EXECUTED) \
+	    OMP_NUM_THREADS=$(NB_THREADS) MKL_NUM_THREADS=$(NB_THREADS) \
+	    $(BIN)/python -m pytest chapters --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 	    -n $(JOBS) --dist loadfile -q
+	$(BIN)/python tools/book_cache.py prime $(EXECUTED)
+
+# After the build: the HTML was rendered from nbval's executions, and every page is clean.
+test-pages: setup
+	$(BIN)/python tools/book_cache.py verify $(EXECUTED)
+	$(TIMED) "page scan" -- $(BIN)/python tools/scan_pages.py _build/html
+
+# Every notebook (or NB=path.ipynb) under seed shifts 1-4 on one thread and shift 0 on two
+# threads; prints a notebook x variant table and fails if any variant fails. See README.
+robust: setup
+	$(NO_BARS) $(BIN)/python tools/robust.py $(NB)
 
 nb: setup
 	@test -n "$(NB)" || { echo "usage: make nb NB=chapters/.../name.ipynb"; exit 2; }

@@ -172,3 +172,35 @@ def test_new_notebook_validates_kind():
 def test_missing_seed_map_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="seed map not found"):
         book.load_seed_map(tmp_path / "nope.yml")
+
+
+def _code_cell_book(tmp_path, source):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    root = _book(tmp_path, {"chapters/01-a/x.ipynb": {"labels": ["seed-1"]}})
+    path = root / "chapters/01-a/x.ipynb"
+    nb = json.loads(path.read_text())
+    nb["cells"][-1]["source"] = source
+    path.write_text(json.dumps(nb))
+    return "\n".join(book.check_book(root, ENTRIES).findings)
+
+
+def test_long_code_lines_fail(tmp_path):
+    found = _code_cell_book(tmp_path, "x = 1\ny = '" + "a" * 90 + "'")
+    assert "cell 2 line 2: 96 characters (at most 88)" in found
+
+
+@pytest.mark.parametrize("line", ["env.reset(seed=0)", "rng = np.random.default_rng(1)",
+                                  "torch.manual_seed(3)", "run(cfg, seed = 12)"])
+def test_literal_seeds_fail_unless_explained(tmp_path, line):
+    assert "a literal seed" in _code_cell_book(tmp_path, line)
+    ok = _code_cell_book(tmp_path / "b", line + "  # fixed seed: the shipped checkpoint's data")
+    assert "a literal seed" not in ok
+    assert "a literal seed" not in _code_cell_book(tmp_path / "c", "run(seed=SEED + 1)")
+    assert "a literal seed" not in _code_cell_book(tmp_path / "d", "SEED = lib.seed_everything(0)")
+
+
+@pytest.mark.parametrize("line", ["assert speedup > 1.5", "assert t_back[-1] < t_fwd[-1]",
+                                  "assert time.perf_counter() - t0 < 3"])
+def test_wall_clock_asserts_fail(tmp_path, line):
+    assert "asserts on wall-clock time" in _code_cell_book(tmp_path, line)
+    assert "wall-clock" not in _code_cell_book(tmp_path / "b", "assert n_tokens == 12")
