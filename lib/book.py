@@ -15,6 +15,8 @@ The contract:
   literal ``seed=3``, ``default_rng(1)`` or ``manual_seed(0)`` is a finding unless the line
   says why it is fixed with a ``# fixed seed: <reason>`` comment, e.g. data tied to a
   shipped checkpoint), so that ``BOOK_SEED_SHIFT`` moves every random stream;
+* no markdown uses a TeX macro defined only in ``_config.yml`` (``mathjax3_config``): such a
+  macro renders in the built book but not in Jupyter or Colab;
 * no ``assert`` on wall-clock time (a line asserting on ``perf_counter``, ``speedup``,
   ``elapsed``, ``seconds`` …): timings are shown, speed is measured in ``bench/``.
 """
@@ -82,6 +84,31 @@ FIXED_SEED_NOTE = "# fixed seed:"
 TIME_ASSERT_RE = re.compile(
     r"^\s*assert\b.*\b(perf_counter|monotonic|time\.time|speedup|elapsed|seconds|secs|wall|"
     r"t_\w+|latency|throughput)\b")
+
+
+def config_macros(root: pathlib.Path) -> list[str]:
+    """TeX macros defined in ``_config.yml`` (they work in the built book only)."""
+    import yaml
+
+    path = pathlib.Path(root) / "_config.yml"
+    if not path.is_file():
+        return []
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    tex = (((cfg.get("sphinx") or {}).get("config") or {}).get("mathjax3_config") or {}).get("tex") or {}
+    return sorted((tex.get("macros") or {}).keys())
+
+
+def macro_findings(rel: str, cells: list[dict], macros: Iterable[str]) -> list[str]:
+    """Markdown cells that use a macro only the book's MathJax configuration defines."""
+    out = []
+    for i, c in enumerate(cells):
+        if c.get("cell_type") != "markdown":
+            continue
+        for m in macros:
+            if re.search(r"\\" + re.escape(m) + r"(?![A-Za-z])", cell_source(c)):
+                out.append(f"{rel}: cell {i} uses \\{m}, a macro defined only in _config.yml "
+                           "(it does not render in Jupyter or Colab): write it out")
+    return out
 
 
 def code_findings(rel: str, cells: list[dict]) -> list[str]:
@@ -222,6 +249,7 @@ def check_book(root: pathlib.Path | str | None = None, seed_map: Iterable[SeedEn
     for entry in toc:
         if not any((root / f"{entry}{ext}").is_file() for ext in (".ipynb", ".md")):
             findings.append(f"_toc.yml lists {entry}, which does not exist")
+    macros = config_macros(root)
     for path in find_notebooks(root):
         rel = path.relative_to(root).as_posix()
         try:
@@ -246,6 +274,7 @@ def check_book(root: pathlib.Path | str | None = None, seed_map: Iterable[SeedEn
             findings.append(f"{rel}: {len(stored)} code cell(s) store outputs without keep_output "
                             f"(cells {stored[:5]}); run `make strip`")
         findings += code_findings(rel, cells)
+        findings += macro_findings(rel, cells, macros)
         budget, reason = notebook_budget(nb)
         if budget > DEFAULT_BUDGET_S and not (reason and reason.strip()):
             findings.append(f"{rel}: budget {budget:.0f} s exceeds {DEFAULT_BUDGET_S:.0f} s without a budget_reason")

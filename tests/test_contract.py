@@ -204,3 +204,17 @@ def test_literal_seeds_fail_unless_explained(tmp_path, line):
 def test_wall_clock_asserts_fail(tmp_path, line):
     assert "asserts on wall-clock time" in _code_cell_book(tmp_path, line)
     assert "wall-clock" not in _code_cell_book(tmp_path / "b", "assert n_tokens == 12")
+
+
+def test_config_only_macros_fail(tmp_path):
+    root = _book(tmp_path, {"chapters/01-a/x.ipynb": {"labels": ["seed-1"]}})
+    (root / "_config.yml").write_text(yaml.safe_dump(
+        {"sphinx": {"config": {"mathjax3_config": {"tex": {"macros": {"E": "\\mathbb{E}"}}}}}}))
+    assert book.config_macros(root) == ["E"]
+    assert book.check_book(root, ENTRIES).ok
+    path = root / "chapters/01-a/x.ipynb"
+    nb = json.loads(path.read_text())
+    nb["cells"][1]["source"] += "\n$\\E[X] = \\Eta$"
+    path.write_text(json.dumps(nb))
+    findings = book.check_book(root, ENTRIES).findings
+    assert len(findings) == 1 and "uses \\E, a macro defined only in _config.yml" in findings[0]
