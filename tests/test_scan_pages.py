@@ -29,6 +29,7 @@ def test_clean_page_passes():
     ("stray-glue.html", "ends in glue(...) and prints the value '0.0412'"),
     ("printed-report.html", "an exercise report printed as text ([NOT YET])"),
     ("network.html", "script loaded from the network: https://cdn.jsdelivr.net"),
+    ("raw-tex.html", "raw TeX in the text (math that did not render)"),
 ])
 def test_each_defect_is_found(name, expected):
     findings = _scan(name)

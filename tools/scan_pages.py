@@ -12,6 +12,8 @@ it after the build. A page fails on:
   once, as Markdown;
 * **a script or stylesheet from the network**: every ``<script src>`` and stylesheet/preload
   ``<link href>`` must be local, so the book (math included) works offline;
+* **raw TeX in the prose**: a ``$`` or a ``\\command`` left in the text outside math, code
+  and outputs (math that did not parse, e.g. ``$$…$$`` glued into a paragraph);
 * **a figure too wide for the page**: a PNG wider than :data:`MAX_FIGURE_PX` is shrunk to the
   ~750 px content column and its text becomes unreadable.
 """
@@ -31,6 +33,9 @@ REPORT_RE = re.compile(r"^\[(PASSED|NOT YET|NOT ATTEMPTED YET)\] ", re.M)
 TRACEBACK_RE = re.compile(r"Traceback \(most recent call last\)")
 EXTERNAL_RE = re.compile(r"^(https?:)?//", re.I)
 GLUE_NAMES = {"glue"}
+RAW_TEX_RE = re.compile(r"\$\$|\\(frac|sum|prod|int|theta|mathbb|mathrm|nabla|pi|mid|log|alpha|"
+                        r"beta|gamma|sigma|mu|big|Big|left|right|hat|tilde|cdot|le|ge|E)"
+                        r"(?![A-Za-z])")
 
 
 def _classes(tag) -> set[str]:
@@ -76,6 +81,17 @@ def scan_html(text: str, page: str = "page", base: pathlib.Path | None = None) -
         rel = {r.lower() for r in (tag.get("rel") or [])}
         if rel & {"stylesheet", "preload", "modulepreload"} and EXTERNAL_RE.match(tag["href"]):
             out.append(f"{page}: stylesheet/preload from the network: {tag['href']}")
+    article = soup.select_one("article") or soup
+    for block in article.find_all(["p", "li", "dd", "td", "h1", "h2", "h3", "h4"]):
+        if block.find_parent(["pre", "code"]) or block.find_parent(class_="cell_output"):
+            continue
+        text = "".join(t for t in block.find_all(string=True)
+                       if not t.find_parent(class_="math") and not t.find_parent(["code", "pre"]))
+        m = RAW_TEX_RE.search(text)
+        if m:
+            out.append(f"{page}: raw TeX in the text (math that did not render): "
+                       f"{text[max(0, m.start() - 20):m.end() + 20].strip()!r}")
+            break
     for n, cell in enumerate(soup.select("div.cell"), 1):
         where = f"{page}: code cell {n}"
         outputs = cell.select("div.cell_output")
