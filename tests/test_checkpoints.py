@@ -40,3 +40,40 @@ def test_checkpoint_reproduces_recorded_val_loss(name, val_ids):
         full = evaluate_loss(model, val_ids, seq_len)
         assert abs(full - meta["metrics"]["val_loss"]) < 1e-4
     assert meta["metrics"]["val_loss"] < 1.2
+
+
+# ------------------------------------------------------------------ corrupted checkpoints are refused clearly
+
+def _copy(tmp_path, name="tiny-lm"):
+    import shutil
+
+    dst = tmp_path / name
+    shutil.copytree(CHECKPOINT_DIR / name, dst)
+    return dst
+
+
+def test_bit_flipped_weights_are_refused(tmp_path):
+    folder = _copy(tmp_path)
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    data[-5] ^= 0x01                                   # one bit of one weight
+    (folder / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"model\.safetensors: its SHA-256 is not the weights_sha256"):
+        load_model(folder)
+
+
+def test_corrupt_files_are_named_in_the_error(tmp_path):
+    import json
+
+    folder = _copy(tmp_path)
+    (folder / "meta.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"meta\.json: not valid JSON"):
+        load_model(folder)
+    (folder / "meta.json").write_text(json.dumps({"seed": 0}))
+    with pytest.raises(ValueError, match=r"meta\.json: no 'config' object"):
+        load_model(folder)
+    good = json.loads((CHECKPOINT_DIR / "tiny-lm" / "meta.json").read_text())
+    good.pop("weights_sha256")
+    (folder / "meta.json").write_text(json.dumps(good))
+    (folder / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"model\.safetensors: not a readable safetensors file"):
+        load_model(folder)

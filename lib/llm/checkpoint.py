@@ -63,24 +63,53 @@ def save_checkpoint(model: TinyLM, folder, meta: dict | None = None) -> pathlib.
 
 
 def load_meta(path_or_name) -> dict:
-    return json.loads((resolve(path_or_name) / "meta.json").read_text(encoding="utf-8"))
+    """The checkpoint's ``meta.json`` as a dict; a clear ``ValueError`` naming the file when it
+    is not valid JSON, not an object, or lacks its ``config``."""
+    path = resolve(path_or_name) / "meta.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    if not isinstance(meta.get("config"), dict):
+        raise ValueError(f"{path}: no 'config' object (the model's LMConfig fields); was it written "
+                         "by save_checkpoint?")
+    return meta
 
 
 def load_model(path_or_name=BASE_MODEL, device=None, with_meta: bool = False):
     """Rebuild the :class:`TinyLM` of a checkpoint (eval mode) from its folder or shipped name.
 
-    Returns the model, or ``(model, meta)`` with ``with_meta=True``.
+    The weights file must match the ``weights_sha256`` its ``meta.json`` records (a corrupted or
+    swapped file is refused, naming it). Returns the model, or ``(model, meta)`` with
+    ``with_meta=True``.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = resolve(path_or_name)
     meta = load_meta(folder)
-    cfg = LMConfig.from_dict(meta["config"])
+    weights = folder / "model.safetensors"
+    recorded = meta.get("weights_sha256")
+    if recorded is not None and file_sha256(weights) != recorded:
+        raise ValueError(f"{weights}: its SHA-256 is not the weights_sha256 that {folder / 'meta.json'} "
+                         "records: the file is corrupted or from another checkpoint")
+    try:
+        cfg = LMConfig.from_dict(meta["config"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{folder / 'meta.json'}: invalid config ({exc})") from None
     model = TinyLM(cfg)
-    sd = load_file(str(folder / "model.safetensors"))
+    try:
+        sd = load_file(str(weights))
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"{weights}: not a readable safetensors file ({exc})") from None
     if cfg.tie_embeddings:
         sd["lm_head.weight"] = sd["embed_tokens.weight"]
-    model.load_state_dict(sd, strict=True)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{weights}: weights do not fit the config in meta.json ({exc})") from None
     if cfg.tie_embeddings:
         model.lm_head.weight = model.embed_tokens.weight
     if device is not None:
