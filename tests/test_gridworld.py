@@ -73,3 +73,30 @@ def test_one_hot_wrapper():
     env = OneHotObservation(GridWorld(DYNA_MAZE))
     o, _ = env.reset(seed=0)
     assert o.shape == (47,) and o.sum() == 1.0
+
+
+def test_open_grid_rejects_cells_outside_the_grid():
+    # regressions: goal=(5, 5) raised IndexError, start=(-1, 0) silently wrapped to the last row
+    with pytest.raises(ValueError, match=r"goal \(5, 5\) lies outside the 3 x 3 grid"):
+        open_grid(3, 3, goal=(5, 5))
+    with pytest.raises(ValueError, match=r"start \(-1, 0\) lies outside"):
+        open_grid(3, 3, start=(-1, 0))
+    with pytest.raises(ValueError, match="pair"):
+        open_grid(3, 3, goal=5)
+    with pytest.raises(ValueError, match="positive integer"):
+        open_grid(0, 3)
+    assert open_grid(2, 3, start=(0, 0), goal=(1, 2)) == ["S..", "..G"]
+
+
+def test_step_rejects_non_integer_actions():
+    # regression: step(1.5) ran as action 1
+    env = GridWorld(open_grid(3, 3, goal=(2, 2)))
+    env.reset(seed=0)
+    for bad in (1.5, "1", True, np.array([1])):
+        with pytest.raises(ValueError, match="action must be an integer"):
+            env.step(bad)
+    env.reset(seed=0)
+    expected = env.move(env.state, 1)
+    for good in (1, np.int64(1), np.array(1)):
+        env.reset(seed=0)
+        assert env.step(good)[0] == expected

@@ -113,3 +113,15 @@ def test_same_tokens_as_hf_generate():
     ref = hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=20, do_sample=False,
                       pad_token_id=0)
     assert torch.equal(greedy(m, prompt, 20), ref)
+
+
+def test_edge_inputs_are_rejected_clearly():
+    # regressions: booleans were accepted as 1.0, float ids were silently cast to long
+    for proc, bad in ((Temperature, True), (TopP, True), (TopK, True)):
+        with pytest.raises(ValueError):
+            proc(bad)
+    m = small()
+    with pytest.raises(TypeError, match="integer token ids"):
+        generate(m, torch.zeros(1, 2), 3)
+    with pytest.raises(TypeError, match="integer token ids"):
+        generate(m, torch.zeros(1, 2, dtype=torch.bool), 3)

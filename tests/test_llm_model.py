@@ -244,3 +244,30 @@ def test_logits_equal_hf_mixtral():
     back = from_hf_state_dict({k: v for k, v in hf.state_dict().items()}, m.config)
     with torch.no_grad():
         torch.testing.assert_close(back(ids).logits, m(ids).logits, atol=0, rtol=0)
+
+
+def test_position_ids_are_validated():
+    # regression: a negative position wrapped to the last one, >= max_seq_len raised a bare IndexError
+    m = small()
+    ids = torch.zeros(1, 3, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"position_ids must lie in \[0, max_seq_len"):
+        m(ids, position_ids=torch.tensor([[-1, 0, 1]]))
+    with pytest.raises(ValueError, match="position_ids must lie in"):
+        m(ids, position_ids=torch.tensor([[0, 1, m.config.max_seq_len]]))
+    with pytest.raises(TypeError, match="position_ids must be integers"):
+        m(ids, position_ids=torch.tensor([[0.0, 1.0, 2.0]]))
+    with pytest.raises(ValueError, match="shape"):
+        m(ids, position_ids=torch.tensor([[0, 1]]))
+    explicit = m(ids, position_ids=torch.arange(3)[None]).logits
+    assert torch.equal(explicit, m(ids).logits)
+
+
+def test_export_hf_rejects_a_non_model_before_writing(tmp_path):
+    from lib.llm.export import export_hf
+
+    with pytest.raises(TypeError, match="expects a TinyLM"):
+        export_hf("not a model", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(FileNotFoundError, match="tokenizer.json"):
+        export_hf(small(), tmp_path / "out2", tokenizer_dir=tmp_path)
+    assert not (tmp_path / "out2").exists()

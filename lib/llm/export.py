@@ -116,6 +116,10 @@ def export_hf(model: TinyLM, folder, tokenizer_dir=None) -> pathlib.Path:
     """
     from safetensors.torch import save_file
 
+    if not isinstance(model, TinyLM):
+        raise TypeError(f"export_hf expects a TinyLM, got {type(model).__name__}")
+    if tokenizer_dir is not None and not (pathlib.Path(tokenizer_dir) / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"no tokenizer.json in {tokenizer_dir}")
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     cfg = model.config

@@ -25,7 +25,7 @@ class Temperature:
     """Divide logits by ``t`` (t < 1 sharpens, t > 1 flattens)."""
 
     def __init__(self, t: float):
-        if not (isinstance(t, (int, float)) and t > 0):
+        if isinstance(t, bool) or not (isinstance(t, (int, float)) and t > 0):
             raise ValueError(f"temperature must be a positive number, got {t!r}")
         self.t = float(t)
 
@@ -60,7 +60,7 @@ class TopP:
     """
 
     def __init__(self, p: float):
-        if not (isinstance(p, (int, float)) and 0 < p <= 1):
+        if isinstance(p, bool) or not (isinstance(p, (int, float)) and 0 < p <= 1):
             raise ValueError(f"top-p must be in (0, 1], got {p!r}")
         self.p = float(p)
 
@@ -119,6 +119,8 @@ def generate(model, input_ids: torch.Tensor, max_new_tokens: int, *,
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
         raise ValueError(f"input_ids must be a (batch, seq_len) tensor, got "
                          f"{getattr(input_ids, 'shape', type(input_ids).__name__)}")
+    if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+        raise TypeError(f"input_ids must be integer token ids, got dtype {input_ids.dtype}")
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
     B, T = input_ids.shape

@@ -396,8 +396,15 @@ class TinyLM(nn.Module):
             cos = self.rope_cos[past:past + T][None, None]
             sin = self.rope_sin[past:past + T][None, None]
         else:
-            if position_ids.shape != (B, T):
-                raise ValueError(f"position_ids must have shape {(B, T)}, got {tuple(position_ids.shape)}")
+            if not isinstance(position_ids, torch.Tensor) or position_ids.shape != (B, T):
+                raise ValueError(f"position_ids must be a tensor of shape {(B, T)}, got "
+                                 f"{getattr(position_ids, 'shape', type(position_ids).__name__)}")
+            if position_ids.is_floating_point() or position_ids.dtype == torch.bool:
+                raise TypeError(f"position_ids must be integers, got {position_ids.dtype}")
+            lo, hi = int(position_ids.min()), int(position_ids.max())
+            if lo < 0 or hi >= cfg.max_seq_len:
+                raise ValueError(f"position_ids must lie in [0, max_seq_len={cfg.max_seq_len}), "
+                                 f"got values in [{lo}, {hi}]")
             cos = self.rope_cos[position_ids][:, None]
             sin = self.rope_sin[position_ids][:, None]
         cos, sin = cos.to(x.dtype), sin.to(x.dtype)

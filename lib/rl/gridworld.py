@@ -74,13 +74,20 @@ def rooms_layout(n: int = 3, room: int = 5, door_offset: int | None = None) -> l
 
 def open_grid(height: int, width: int, start=(0, 0), goal=None) -> list[str]:
     """A wall-free ``height x width`` layout (goal optional: IRL grids often have none)."""
-    if height < 1 or width < 1:
-        raise ValueError(f"height and width must be positive, got {height}, {width}")
+    for name, v in (("height", height), ("width", width)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
     g = [["."] * width for _ in range(height)]
-    if start is not None:
-        g[start[0]][start[1]] = "S"
-    if goal is not None:
-        g[goal[0]][goal[1]] = "G"
+    for name, cell, mark in (("start", start, "S"), ("goal", goal, "G")):
+        if cell is None:
+            continue
+        try:
+            r, c = (int(x) for x in cell)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a (row, column) pair, got {cell!r}") from None
+        if not (0 <= r < height and 0 <= c < width):
+            raise ValueError(f"{name} {tuple(cell)} lies outside the {height} x {width} grid")
+        g[r][c] = mark
     return ["".join(r) for r in g]
 
 
@@ -182,6 +189,9 @@ class GridWorld(gym.Env):
         return self.state, {}
 
     def step(self, action):
+        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)) and not (
+                isinstance(action, np.ndarray) and action.ndim == 0 and np.issubdtype(action.dtype, np.integer)):
+            raise ValueError(f"action must be an integer in [0, {self.n_actions}), got {action!r}")
         a = int(action)
         if not 0 <= a < self.n_actions:
             raise ValueError(f"action must be in [0, {self.n_actions}), got {action}")
