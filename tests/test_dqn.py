@@ -102,11 +102,44 @@ def test_shipped_checkpoint_reproduces_recorded_return():
     assert ev.mean() >= 475
 
 
-def test_matches_sb3_target_formula():
-    # SB3's DQN target: r + (1 - done) * gamma * max_a' Q_target(s', a')
-    sb3 = pytest.importorskip("stable_baselines3", reason="SB3 is a test dependency for cross-checks")
+def test_matches_sb3_targets(monkeypatch):
+    """The Bellman targets SB3's DQN.train() computes on a sampled replay batch (captured at its
+    loss call) equal lib's dqn_targets on the same batch and the same target network."""
+    pytest.importorskip("stable_baselines3", reason="SB3 is a test dependency for cross-checks")
+    import gymnasium as gym
+    import stable_baselines3.dqn.dqn as sb3_dqn
+    from stable_baselines3 import DQN
+
+    torch.manual_seed(0)
+    model = DQN("MlpPolicy", gym.make("CartPole-v1"), learning_starts=0, buffer_size=500, gamma=0.97,
+                batch_size=64, seed=0, device="cpu")
     rng = np.random.default_rng(0)
-    r, d, q = rng.normal(size=6), (rng.random(6) < 0.5).astype(float), rng.normal(size=(6, 3))
-    expected = r + (1 - d) * 0.99 * q.max(1)
-    assert np.allclose(dqn_targets(r, d, q, 0.99).numpy(), expected, atol=1e-6)
-    assert sb3.__version__
+    for _ in range(200):
+        obs, nxt = rng.normal(size=(1, 4)).astype(np.float32), rng.normal(size=(1, 4)).astype(np.float32)
+        model.replay_buffer.add(obs, nxt, np.array([rng.integers(2)]), np.array([rng.normal()], dtype=np.float32),
+                                np.array([rng.random() < 0.3]), [{}])
+    with torch.no_grad():                          # make the target net differ from the online net
+        for p in model.q_net_target.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    seen = {}
+    sample = model.replay_buffer.sample
+    monkeypatch.setattr(model.replay_buffer, "sample",
+                        lambda *a, **k: seen.setdefault("batch", sample(*a, **k)))
+    real_loss = sb3_dqn.F.smooth_l1_loss
+    monkeypatch.setattr(sb3_dqn.F, "smooth_l1_loss",
+                        lambda q, target: (seen.setdefault("target", target.clone()), real_loss(q, target))[1])
+    # SB3 evaluates the target net before its gradient step: keep a copy to evaluate lib's side
+    import copy
+
+    from stable_baselines3.common.logger import configure
+
+    target_net = copy.deepcopy(model.q_net_target)
+    model.set_logger(configure(None, []))
+    model.train(gradient_steps=1, batch_size=64)
+    b = seen["batch"]
+    with torch.no_grad():
+        q_next = target_net(b.next_observations)
+    ours = dqn_targets(b.rewards.squeeze(1), b.dones.squeeze(1), q_next, 0.97)
+    assert seen["target"].shape == (64, 1)
+    assert torch.allclose(ours, seen["target"].squeeze(1), atol=1e-6)
+    assert float(b.dones.sum()) > 0                # terminal transitions were exercised
