@@ -57,3 +57,17 @@ def test_sidecar_describes_the_columns(name):
     with csv_path.open(encoding="utf-8") as f:
         header = next(csv.reader(f))
     assert meta["file"] == csv_path.name and list(meta["columns"]) == header
+
+
+def test_history_links_what_the_book_implements():
+    from lib.rl.registry import check_history
+
+    history, algorithms = load_table("history"), load_table("algorithms")
+    assert check_history(history, algorithms) == []
+    linked = {r["paper"] for r in history if r["lib_symbol"]}
+    assert {"mnih2015humanlevel", "schulman2017proximal", "shao2024deepseekmath", "williams1992simple"} <= linked
+    # a milestone naming an implemented algorithm but drawn as context only is reported
+    stale = [dict(r, lib_symbol="", notebook="") if r["paper"] == "schulman2017proximal" else r for r in history]
+    assert any("implements PPO" in p for p in check_history(stale, algorithms))
+    half = [dict(r, notebook="") if r["paper"] == "williams1992simple" else r for r in history]
+    assert any("needs both" in p for p in check_history(half, algorithms))

@@ -67,6 +67,31 @@ def load_table(name: str, path: pathlib.Path | str | None = None) -> list[dict]:
     return rows
 
 
+def check_history(history: list[dict], algorithms: list[dict]) -> list[str]:
+    """Problems between the history table and the algorithm registry (empty when consistent).
+
+    A milestone that names an algorithm the book implements (the registry row cites the same
+    paper and its name, without a parenthesis, occurs in the milestone's text) must link to it:
+    same ``lib_symbol`` and ``notebook``, not be drawn as context only. A milestone with a
+    ``lib_symbol`` needs a ``notebook`` and the reverse.
+    """
+    problems = []
+    for h in history:
+        label = h.get("milestone", "?")
+        if bool(h.get("lib_symbol")) != bool(h.get("notebook")):
+            problems.append(f"{label}: a linked milestone needs both lib_symbol and notebook")
+        for a in algorithms:
+            if not a.get("lib_symbol") or a.get("bib") != h.get("paper"):
+                continue
+            name = a["name"].split("(")[0].strip().lower()
+            if name and name in label.lower():
+                nb = h.get("notebook", "").removesuffix(".ipynb")
+                if h.get("lib_symbol") != a["lib_symbol"] or nb != a["notebook"].removesuffix(".ipynb"):
+                    problems.append(f"{label}: the book implements {a['name']} ({a['lib_symbol']}, "
+                                    f"{a['notebook']}): link it instead of drawing it as context only")
+    return problems
+
+
 def resolve_symbol(dotted: str):
     """Import ``package.module.attr`` and return the attribute (``ImportError``/``AttributeError`` if absent)."""
     module, _, attr = str(dotted).rpartition(".")
