@@ -94,7 +94,7 @@ def check_book_map(nodes: list[Node], root: pathlib.Path | str | None = None) ->
     return out
 
 
-def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 34):
+def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 24):
     """The book map: pipeline stages on top (arrows in build order), foundations below, one
     small box per seed entry, filled when a notebook computes it and outlined when not yet."""
     import matplotlib.pyplot as plt
@@ -108,7 +108,8 @@ def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 34):
     height = [max(len(per_stage[s["id"]]) for s in r) for r in rows]
     box_h, gap = 0.32, 1.4
     total_h = (sum(height) * box_h) + 3 * gap
-    fig, ax = plt.subplots(figsize=(16, 0.5 * total_h + 0.8))
+    # 10.5 in wide: the book's column width, so the text is not shrunk on the page
+    fig, ax = plt.subplots(figsize=(10.5, 0.5 * total_h + 0.8))
     fig.subplots_adjust(left=0.005, right=0.995, bottom=0.005, top=0.96)
     ax.set_xlim(0, 5)
     ax.set_ylim(-total_h, 0.2)
@@ -120,9 +121,9 @@ def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 34):
             x0, w = i + 0.04, 0.92
             items = per_stage[stage["id"]]
             done = sum(n.notebook is not None for n in items)
-            label = textwrap.fill(stage["title"], 26)
+            label = textwrap.fill(stage["title"], 20)
             ax.text(x0 + w / 2, y_top - 0.3, f"{label}\n{done}/{len(items)} computed",
-                    ha="center", va="center", fontsize=9, fontweight="bold", color=DARK["grey"])
+                    ha="center", va="center", fontsize=8, fontweight="bold", color=DARK["grey"])
             for k, n in enumerate(items):
                 y = y_top - 0.95 - k * box_h
                 fill = colors[i % len(colors)] if n.notebook else "white"
@@ -130,7 +131,7 @@ def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 34):
                                        edgecolor=DARK["grey"] if n.notebook else "#BBBBBB", linewidth=0.6,
                                        url=None))
                 text = n.title if len(n.title) <= max_chars else n.title[: max_chars - 1] + "…"
-                ax.text(x0 + 0.02, y, f"{n.label[5:]:>4}  {text}", va="center", fontsize=6.5,
+                ax.text(x0 + 0.02, y, f"{n.label[5:]:>4}  {text}", va="center", fontsize=6,
                         color="black" if n.notebook else "#999999", family="DejaVu Sans")
             centers[stage["id"]] = (x0 + w / 2, y_top - 0.05, y_top - 0.95 - len(items) * box_h)
         y_top -= height[r] * box_h + gap
@@ -147,9 +148,9 @@ def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 34):
                                          mutation_scale=10, color=DARK["purple"], linewidth=0.8,
                                          linestyle="--", alpha=0.7))
     covered = sum(n.notebook is not None for n in nodes)
-    ax.set_title(f"The book map: {covered} of {len(nodes)} seed entries computed "
+    ax.set_title(f"The book map: {covered} of {len(nodes)} seed entries computed\n"
                  "(filled = a notebook computes it; dashed arrows = foundations feeding a stage)",
-                 fontsize=11)
+                 fontsize=10)
     return fig
 
 
@@ -172,7 +173,7 @@ def draw_rl_timeline(rows: list[dict]):
 
     families = [f for f in RL_FAMILIES if any(r["family"] == f for r in rows)]
     ordered = sorted(rows, key=lambda r: (r["year"], r["name"]))
-    fig, ax = plt.subplots(figsize=(14, 7))
+    fig, ax = plt.subplots(figsize=(10.5, 7))  # the book's column width
     marker = {"on-policy": "o", "off-policy": "s", "offline": "^", "n/a": "D"}
     seen_in_family: dict = {}
     for x, r in enumerate(ordered):
@@ -186,7 +187,11 @@ def draw_rl_timeline(rows: list[dict]):
                    edgecolor=DARK["purple"] if r["model"] == "model-based" else DARK["blue"],
                    linewidth=2.0 if r["model"] == "model-based" else 1.0, zorder=3)
         ax.annotate(r["name"], (x, yy), xytext=(4, 4), textcoords="offset points", fontsize=7, rotation=12)
-    ticks = [i for i, r in enumerate(ordered) if i == 0 or r["year"] // 5 != ordered[i - 1]["year"] // 5]
+    ticks = []
+    for i, r in enumerate(ordered):  # first of each five-year span, at least 3 apart
+        new_span = i == 0 or r["year"] // 5 != ordered[i - 1]["year"] // 5
+        if new_span and (not ticks or i - ticks[-1] >= 3):
+            ticks.append(i)
     ax.set_xticks(ticks, [str(ordered[i]["year"]) for i in ticks], rotation=45)
     ax.set_xlim(-1, len(ordered) + 3)
     ax.set_yticks(range(len(families)), families)
@@ -195,7 +200,8 @@ def draw_rl_timeline(rows: list[dict]):
         ax.scatter([], [], marker=m, facecolor="white", edgecolor=DARK["blue"], label=lab)
     ax.scatter([], [], marker="o", facecolor=PALETTE["pink"], edgecolor=DARK["blue"], label="implemented in lib")
     ax.scatter([], [], marker="o", facecolor="white", edgecolor=DARK["purple"], linewidth=2, label="model-based")
-    ax.legend(loc="upper left", ncol=2)
+    # below the axes (under the x label), where it covers no algorithm
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     return fig, ax
 
 
