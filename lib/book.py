@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import posixpath
 import re
 from typing import Iterable
 
@@ -211,6 +212,37 @@ def toc_files(root: pathlib.Path) -> list[str]:
 
     walk(toc)
     return files
+
+
+def part_first_doc(part: int, root: pathlib.Path | str | None = None,
+                   seed_map: Iterable[SeedEntry] | None = None) -> str | None:
+    """The first ``_toc.yml`` document (path without suffix) in the chapter folder(s) the seed
+    map assigns to seed part ``part``, or ``None`` while that part has no page in the TOC."""
+    root = pathlib.Path(root) if root is not None else ROOT
+    entries = list(seed_map) if seed_map is not None else load_seed_map(root / "data" / "seed-map.yml")
+    folders = sorted({e.chapter for e in entries if e.part == part})
+    if not folders:
+        raise ValueError(f"no seed entry belongs to part {part!r}")
+    prefixes = tuple(f"chapters/{f}/" for f in folders)
+    return next((doc for doc in toc_files(root) if doc.startswith(prefixes)), None)
+
+
+def part_link(part: int, page: str, text: str | None = None, root: pathlib.Path | str | None = None,
+              seed_map: Iterable[SeedEntry] | None = None) -> str:
+    """Markdown for a mention of seed part ``part`` on the page ``page`` (a TOC path without
+    suffix, e.g. ``"chapters/02-llm-basics/pretraining"``): once the part is in the TOC, a link
+    to the built HTML of its first document, relative to ``page``; until then the plain
+    ``text`` (default ``"Part N"``). Meant for ``lib.glue(key, Markdown(...))`` and
+    ``{glue:md}`key``` in the prose: myst-nb renders glued Markdown as CommonMark, where a link
+    is used as written, so it must point at the ``.html`` page."""
+    text = f"Part {part}" if text is None else str(text)
+    doc = part_first_doc(part, root, seed_map)
+    if doc is None:
+        return text
+    here = pathlib.PurePosixPath(page).parent
+    target = posixpath.relpath(f"{doc}.html", here.as_posix())
+    safe = text.replace("[", "(").replace("]", ")")
+    return f"[{safe}]({target})"
 
 
 def notebook_budget(nb: dict) -> tuple[float, str | None]:

@@ -13,6 +13,7 @@ from .book import check_book, load_seed_map, toc_files
 from .rl import registry
 
 RL_FAMILIES = registry.FAMILIES
+ENTRY_FONTSIZE = 8  # points; the book map's entry text (11 px at the book's 100 dpi)
 RL_COLUMNS = registry.ALGORITHM_COLUMNS
 resolve_symbol = registry.resolve_symbol
 
@@ -94,9 +95,12 @@ def check_book_map(nodes: list[Node], root: pathlib.Path | str | None = None) ->
     return out
 
 
-def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 24):
+def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 20):
     """The book map: pipeline stages on top (arrows in build order), foundations below, one
-    small box per seed entry, filled when a notebook computes it and outlined when not yet."""
+    small box per seed entry, filled when a notebook computes it and outlined when not yet.
+
+    The figure is 10.5 in wide (the book's column) and its entry text is 8 pt (11 px at
+    100 dpi), so titles are cut to ``max_chars`` characters to fit a column."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, Rectangle
 
@@ -109,7 +113,7 @@ def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 24):
     box_h, gap = 0.32, 1.4
     total_h = (sum(height) * box_h) + 3 * gap
     # 10.5 in wide: the book's column width, so the text is not shrunk on the page
-    fig, ax = plt.subplots(figsize=(10.5, 0.5 * total_h + 0.8))
+    fig, ax = plt.subplots(figsize=(10.5, 0.62 * total_h + 0.8))
     fig.subplots_adjust(left=0.005, right=0.995, bottom=0.005, top=0.96)
     ax.set_xlim(0, 5)
     ax.set_ylim(-total_h, 0.2)
@@ -123,7 +127,7 @@ def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 24):
             done = sum(n.notebook is not None for n in items)
             label = textwrap.fill(stage["title"], 20)
             ax.text(x0 + w / 2, y_top - 0.3, f"{label}\n{done}/{len(items)} computed",
-                    ha="center", va="center", fontsize=8, fontweight="bold", color=DARK["grey"])
+                    ha="center", va="center", fontsize=9, fontweight="bold", color=DARK["grey"])
             for k, n in enumerate(items):
                 y = y_top - 0.95 - k * box_h
                 fill = colors[i % len(colors)] if n.notebook else "white"
@@ -131,7 +135,7 @@ def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 24):
                                        edgecolor=DARK["grey"] if n.notebook else "#BBBBBB", linewidth=0.6,
                                        url=None))
                 text = n.title if len(n.title) <= max_chars else n.title[: max_chars - 1] + "…"
-                ax.text(x0 + 0.02, y, f"{n.label[5:]:>4}  {text}", va="center", fontsize=6,
+                ax.text(x0 + 0.02, y, f"{n.label[5:]} {text}", va="center", fontsize=ENTRY_FONTSIZE,
                         color="black" if n.notebook else "#999999", family="DejaVu Sans")
             centers[stage["id"]] = (x0 + w / 2, y_top - 0.05, y_top - 0.95 - len(items) * box_h)
         y_top -= height[r] * box_h + gap

@@ -59,3 +59,13 @@ def test_check_rl_algorithms_flags_unimportable_symbol():
 def test_coverage_by_stage_rejects_non_nodes():
     with pytest.raises(TypeError, match="Node"):
         bookmap.coverage_by_stage([{"stage": "x"}])
+
+
+def test_book_map_text_is_legible_at_the_column_width():
+    """Issue 11: at most the book's 10.5 in column, and no entry text under 8 pt (11 px
+    at the book's 100 dpi), so the page does not shrink it below ~9 px."""
+    bm = bookmap.load_book_map()
+    fig = bookmap.draw_book_map(bookmap.book_nodes(book_map=bm), bm)
+    assert fig.get_size_inches()[0] <= 10.5
+    sizes = [t.get_fontsize() for t in fig.axes[0].texts]
+    assert len(sizes) >= 128 and min(sizes) >= 8
