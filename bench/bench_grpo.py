@@ -9,6 +9,11 @@ Prints per run: held-out greedy and sampled accuracy before -> after, the paired
 over questions, the training-batch reward (first / last 10 steps), the share of groups without signal, and time.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_grpo.py --seeds 0 1 2 3 --out bench/out/grpo.json
+
+The per-seed results of the cold start (with per-question hits), which the GRPO notebook's self-check reads:
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_grpo.py --starts tiny-lm-arith-sft --seeds 0 1 2 3 \
+        --out bench/grpo_seeds.json
 """
 from __future__ import annotations
 
@@ -49,7 +54,10 @@ def run(start: str, seed: int, steps: int, tok, task, before: dict) -> dict:
             "paired_z": z, "facts_after": after["facts"]["greedy"],
             "reward_first10": float(np.mean(hist["reward"][:10])), "reward_last10": float(np.mean(hist["reward"][-10:])),
             "no_signal_groups": float(np.mean(hist["frac_zero_groups"])), "max_kl": float(max(hist["kl"])),
-            "grpo_seconds": wall}
+            "grpo_seconds": wall,
+            # per-question correct samples (of 8) on the held-out questions: the pooled paired test
+            "hits_before": before["hits"].sum(1).astype(int).tolist(),
+            "hits_after": after["hits"].sum(1).astype(int).tolist()}
 
 
 def main(argv=None) -> int:
@@ -67,6 +75,9 @@ def main(argv=None) -> int:
         for seed in args.seeds:
             r = run(start, seed, args.steps, tok, task, before)
             rows.append(r)
+            if args.out:  # written after every run, so that a long bench keeps what it finished
+                pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                pathlib.Path(args.out).write_text(json.dumps(rows, indent=1))
             print(f"{start:18s} seed {seed}: greedy {r['greedy_before']:.3f} -> {r['greedy_after']:.3f}   sampled "
                   f"{r['sampled_before']:.3f} -> {r['sampled_after']:.3f} (paired z {r['paired_z']:+.2f})   batch reward "
                   f"{r['reward_first10']:.3f} -> {r['reward_last10']:.3f}   no-signal groups {r['no_signal_groups']:.2f}   "
@@ -77,6 +88,12 @@ def main(argv=None) -> int:
         print(f"{start}: sampled gain {gains.mean():+.3f} +- {gains.std(ddof=1) if len(gains) > 1 else 0:.3f} over "
               f"{len(rs)} seeds (min {gains.min():+.3f}); significant (z > 1.96) in "
               f"{sum(r['paired_z'] > 1.96 for r in rs)}/{len(rs)}")
+        if len(rs) > 1:  # pooled paired test: per-question gain averaged over seeds, questions as units
+            before = np.array(rs[0]["hits_before"], dtype=float)
+            after = np.mean([r["hits_after"] for r in rs], axis=0)
+            d = (after - before) / 8
+            print(f"{start}: pooled over {len(rs)} seeds: sampled gain {d.mean():+.3f}, paired z "
+                  f"{d.mean() / (d.std(ddof=1) / np.sqrt(len(d))):+.2f} over {len(d)} questions")
     if args.out:
         pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         pathlib.Path(args.out).write_text(json.dumps(rows, indent=1))
