@@ -133,3 +133,73 @@ def test_validation_errors(frozen):
     # an improper policy under gamma=1 (walk into the wall forever) is singular
     with pytest.raises(ValueError, match="singular"):
         T.policy_evaluation(T.from_env(gym.make("CliffWalking-v1")), np.zeros(48, dtype=int), 1.0)
+
+
+# --- Published values: Sutton & Barto (2018), Example 4.1 and Figures 3.2 / 3.5 ---------------
+# The book prints them rounded to one decimal (Example 4.1: whole numbers), so each is asserted
+# to half a unit in the last printed digit.
+_MOVES = [(-1, 0), (0, 1), (1, 0), (0, -1)]  # up, right, down, left
+
+
+def _sb_small_gridworld() -> T.TabularMDP:
+    """Example 4.1: 4x4 grid, the two shaded corners terminal, -1 per step, off-grid = stay."""
+    S, A = 16, 4
+    P, R, P_end = np.zeros((S, A, S)), np.full((S, A), -1.0), np.zeros((S, A))
+    terminal = np.zeros(S, bool)
+    terminal[[0, 15]] = True
+    for s in range(S):
+        r, c = divmod(s, 4)
+        for a, (dr, dc) in enumerate(_MOVES):
+            if terminal[s]:
+                P_end[s, a], R[s, a] = 1.0, 0.0
+                continue
+            r2, c2 = min(max(r + dr, 0), 3), min(max(c + dc, 0), 3)
+            s2 = 4 * r2 + c2
+            if terminal[s2]:
+                P_end[s, a] = 1.0
+            else:
+                P[s, a, s2] = 1.0
+    start = np.where(terminal, 0.0, 1.0 / 14)
+    return T.TabularMDP(P, R, P_end, terminal, start)
+
+
+def _sb_gridworld_5x5() -> T.TabularMDP:
+    """Example 3.5: 5x5 continuing grid; A=(0,1) -> A'=(4,1) pays 10, B=(0,3) -> B'=(2,3)
+    pays 5, a move off the grid pays -1 and stays, every other move pays 0."""
+    S, A = 25, 4
+    P, R = np.zeros((S, A, S)), np.zeros((S, A))
+    for s in range(S):
+        r, c = divmod(s, 5)
+        for a, (dr, dc) in enumerate(_MOVES):
+            if (r, c) == (0, 1):
+                P[s, a, 5 * 4 + 1], R[s, a] = 1.0, 10.0
+            elif (r, c) == (0, 3):
+                P[s, a, 5 * 2 + 3], R[s, a] = 1.0, 5.0
+            elif 0 <= r + dr < 5 and 0 <= c + dc < 5:
+                P[s, a, 5 * (r + dr) + c + dc] = 1.0
+            else:
+                P[s, a, s], R[s, a] = 1.0, -1.0
+    return T.TabularMDP(P, R, np.zeros((S, A)), np.zeros(S, bool), np.full(S, 1 / S))
+
+
+def test_sutton_barto_example_4_1_random_policy():
+    V = T.policy_evaluation(_sb_small_gridworld(), np.full((16, 4), 0.25), 1.0)
+    published = [[0, -14, -20, -22], [-14, -18, -20, -20], [-20, -20, -18, -14], [-22, -20, -14, 0]]
+    np.testing.assert_allclose(V.reshape(4, 4), published, atol=0.5)
+    # iterative policy evaluation converges to the same table (the example's point)
+    Vk = T.iterative_policy_evaluation(_sb_small_gridworld(), np.full((16, 4), 0.25), 1.0, sweeps=1000)
+    np.testing.assert_allclose(Vk[-1], V, atol=1e-6)
+
+
+def test_sutton_barto_figure_3_2_and_3_5():
+    mdp = _sb_gridworld_5x5()
+    V = T.policy_evaluation(mdp, np.full((25, 4), 0.25), 0.9)
+    fig_3_2 = [[3.3, 8.8, 4.4, 5.3, 1.5], [1.5, 3.0, 2.3, 1.9, 0.5], [0.1, 0.7, 0.7, 0.4, -0.4],
+               [-1.0, -0.4, -0.4, -0.6, -1.2], [-1.9, -1.3, -1.2, -1.4, -2.0]]
+    np.testing.assert_allclose(V.reshape(5, 5), fig_3_2, atol=0.05 + 1e-9)
+    V_star = T.value_iteration(mdp, 0.9, tol=1e-12).V
+    fig_3_5 = [[22.0, 24.4, 22.0, 19.4, 17.5], [19.8, 22.0, 19.8, 17.8, 16.0],
+               [17.8, 19.8, 17.8, 16.0, 14.4], [16.0, 17.8, 16.0, 14.4, 13.0],
+               [14.4, 16.0, 14.4, 13.0, 11.7]]
+    np.testing.assert_allclose(V_star.reshape(5, 5), fig_3_5, atol=0.05 + 1e-9)
+    assert round(V[1], 1) == 8.8 and round(V_star[1], 1) == 24.4  # v(A), v*(A)
