@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -55,3 +57,32 @@ def test_c51_learns_return_distribution_of_risky_chain():
     mc = monte_carlo_returns(RiskyChain(length=2), policy, 1, 3000, 0.9, seed=1)
     assert wasserstein1(z.numpy(), P[1], mc) < 0.3
     assert np.mean(losses[-100:]) < np.mean(losses[:100])
+
+
+def test_lr_end_decays_the_step_size_linearly(monkeypatch):
+    import lib.rl.distributional as dist
+
+    seen = []
+    real_loss = dist.c51_loss
+
+    def spy(net, tgt, batch, support, gamma):
+        seen.append(spy.opt_lr())
+        return real_loss(net, tgt, batch, support, gamma)
+
+    real_adam = torch.optim.Adam
+
+    def adam(*a, **k):
+        opt = real_adam(*a, **k)
+        spy.opt_lr = lambda: opt.param_groups[0]["lr"]
+        return opt
+
+    monkeypatch.setattr(dist, "c51_loss", spy)
+    monkeypatch.setattr(torch.optim, "Adam", adam)
+    cfg = C51Config(total_steps=300, learning_starts=100, lr=1e-3, lr_end=1e-4, hidden=(8,))
+    train_c51(RiskyChain(length=2), cfg)
+    assert len(seen) == 200
+    assert seen[0] == pytest.approx(1e-3) and seen[-1] == pytest.approx(1e-4 + 0.9e-3 / 200)
+    assert all(a > b for a, b in zip(seen, seen[1:]))
+    seen.clear()
+    train_c51(RiskyChain(length=2), dataclasses.replace(cfg, lr_end=None))  # default: constant
+    assert set(seen) == {1e-3}

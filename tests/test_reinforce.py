@@ -29,6 +29,22 @@ def test_expected_estimator_equals_finite_differences():
     assert np.array_equal(parameters_to_vector(pol.parameters()).detach().numpy(), w)
 
 
+def test_dropping_gamma_t_biases_the_discounted_gradient():
+    mdp = random_mdp(3, 2, 3, gamma=0.9, seed=1)
+    pol = _policy()
+    w = parameters_to_vector(pol.parameters()).detach().numpy()
+    fd = finite_difference_gradient(lambda x: exact_objective_of_params(pol, mdp, x), w, 1e-6)
+    biased = exact_surrogate_gradient(pol, mdp, discount_weights=False)
+    assert np.abs(biased - fd).max() > 1e-3
+    # with gamma = 1 the weights are all one: both estimators coincide and are unbiased
+    mdp1 = random_mdp(3, 2, 3, gamma=1.0, seed=1)
+    assert np.allclose(exact_surrogate_gradient(pol, mdp1, discount_weights=False),
+                       exact_surrogate_gradient(pol, mdp1))
+    # the sampled estimator without gamma^t is consistent with its own exact expectation
+    est = sampled_surrogate_gradient(pol, mdp, 20_000, seed=0, discount_weights=False)
+    assert np.abs(est - biased).max() < 0.02
+
+
 def test_sampled_estimator_is_close_with_many_episodes():
     mdp = random_mdp(3, 2, 3, gamma=1.0, seed=2)
     pol = _policy()

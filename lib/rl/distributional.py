@@ -136,6 +136,7 @@ class C51Config:
     gamma: float = 0.9
     total_steps: int = 6_000
     lr: float = 1e-3
+    lr_end: float | None = None  # if set: the step size decays linearly from lr to lr_end
     batch_size: int = 64
     buffer_size: int = 10_000
     learning_starts: int = 200
@@ -195,6 +196,10 @@ def train_c51(env: gym.Env, config: C51Config | None = None) -> tuple[C51Net, to
         if term or trunc:
             obs, _ = env.reset()
         if step >= cfg.learning_starts:
+            if cfg.lr_end is not None:  # linear decay: less SGD noise in the final network
+                frac = (step - cfg.learning_starts) / max(1, cfg.total_steps - cfg.learning_starts)
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr + frac * (cfg.lr_end - cfg.lr)
             loss = c51_loss(net, tgt, buf.sample(cfg.batch_size), support, gamma)
             opt.zero_grad()
             loss.backward()

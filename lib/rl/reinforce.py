@@ -94,12 +94,15 @@ def tabular_logits(policy: CategoricalPolicy, n_states: int) -> torch.Tensor:
     return policy(torch.eye(n_states, dtype=next(policy.parameters()).dtype))
 
 
-def exact_surrogate_gradient(policy: CategoricalPolicy, mdp, use_baseline: bool = False) -> np.ndarray:
+def exact_surrogate_gradient(policy: CategoricalPolicy, mdp, use_baseline: bool = False,
+                             discount_weights: bool = True) -> np.ndarray:
     """``E[-grad L]`` over every trajectory of a small ``lib.rl.policy_gradient.FiniteMDP``.
 
     The policy acts on one-hot states. Each trajectory's surrogate (reward-to-go with ``gamma^t``
     weights; optional exact value baseline) is weighted by its probability. Returns the flat
-    gradient w.r.t. the policy's parameters (float64).
+    gradient w.r.t. the policy's parameters (float64). ``discount_weights=False`` drops the
+    ``gamma^t`` factors, as common practice (and :func:`train_reinforce`) does: the expectation
+    is then not the gradient of the discounted objective when ``gamma < 1``.
     """
     from .policy_gradient import enumerate_trajectories, value_tables
 
@@ -109,7 +112,8 @@ def exact_surrogate_gradient(policy: CategoricalPolicy, mdp, use_baseline: bool 
     states, actions, rewards, probs = enumerate_trajectories(mdp, th_np)
     H = mdp.horizon
     G = discounted_returns(rewards.T, mdp.gamma)                      # (H, M)
-    w = (mdp.gamma ** np.arange(H))[:, None] * probs[None, :]           # gamma^t * P(tau)
+    disc = mdp.gamma ** np.arange(H) if discount_weights else np.ones(H)
+    w = disc[:, None] * probs[None, :]                                  # gamma^t * P(tau)
     b = None
     if use_baseline:
         V, _ = value_tables(mdp, th_np)
@@ -135,8 +139,11 @@ def exact_objective_of_params(policy: CategoricalPolicy, mdp, flat_params: np.nd
 
 
 def sampled_surrogate_gradient(policy: CategoricalPolicy, mdp, n_episodes: int, seed: int = 0,
-                               use_baseline: bool = False) -> np.ndarray:
-    """The Monte Carlo REINFORCE estimate from ``n_episodes`` sampled episodes (flat, float64)."""
+                               use_baseline: bool = False, discount_weights: bool = True) -> np.ndarray:
+    """The Monte Carlo REINFORCE estimate from ``n_episodes`` sampled episodes (flat, float64).
+
+    ``discount_weights=False`` drops the ``gamma^t`` factors (see :func:`exact_surrogate_gradient`).
+    """
     from .policy_gradient import sample_episodes, value_tables
 
     params = list(policy.parameters())
@@ -145,7 +152,8 @@ def sampled_surrogate_gradient(policy: CategoricalPolicy, mdp, n_episodes: int, 
     states, actions, rewards = sample_episodes(mdp, th_np, n_episodes, np.random.default_rng(seed))
     H = mdp.horizon
     G = discounted_returns(rewards.T, mdp.gamma)
-    w = np.broadcast_to((mdp.gamma ** np.arange(H))[:, None], G.shape).copy()
+    disc = mdp.gamma ** np.arange(H) if discount_weights else np.ones(H)
+    w = np.broadcast_to(disc[:, None], G.shape).copy()
     b = None
     if use_baseline:
         V, _ = value_tables(mdp, th_np)
