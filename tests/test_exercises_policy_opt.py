@@ -1,7 +1,8 @@
 """Part 7 exercise checkers accept the lib implementations and reject wrong ones (and ones that raise)."""
 import numpy as np
 
-from lib.exercises.policy_opt import check_clip_objective, check_gae, check_group_advantages, check_is_estimate
+from lib.exercises.policy_opt import (check_clip_objective, check_dpg, check_gae, check_group_advantages,
+                                     check_is_estimate)
 
 
 def _gae_ok(rewards, values, last_value, dones, gamma, lam):
@@ -50,3 +51,15 @@ def test_group_checker():
     assert check_group_advantages(good)
     assert not check_group_advantages(pop_std_no_eps)
     assert not check_group_advantages(_raises)
+
+
+def test_dpg_checker():
+    def good(W, K, S):
+        return (-2 * (S @ W.T - S @ K.T)).T @ S / len(S)
+
+    no_mean = lambda W, K, S: (-2 * (S @ W.T - S @ K.T)).T @ S          # sum, not mean
+    wrong_sign = lambda W, K, S: (2 * (S @ W.T - S @ K.T)).T @ S / len(S)
+    assert check_dpg(good)
+    assert not check_dpg(no_mean)
+    assert not check_dpg(wrong_sign)
+    assert not check_dpg(_raises, trials=3)

@@ -83,4 +83,30 @@ def check_group_advantages(candidate: Callable, trials: int = 25) -> CheckReport
                           atol=1e-6)
 
 
-__all__ = ["check_gae", "check_clip_objective", "check_is_estimate", "check_group_advantages"]
+def _ref_dpg(W, K, S):
+    import torch
+
+    from lib.rl.ddpg import dpg_gradient
+
+    lin = torch.nn.Linear(3, 1, bias=False).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.as_tensor(W, dtype=torch.float64))
+    Kt = torch.as_tensor(K, dtype=torch.float64)
+    q = lambda s, a: -((a - s @ Kt.T) ** 2).sum(-1) + s.pow(2).sum(-1)
+    return dpg_gradient(lin, q, torch.as_tensor(S, dtype=torch.float64))[0].numpy()
+
+
+def check_dpg(candidate: Callable, trials: int = 25) -> CheckReport:
+    """``candidate(W, K, S)`` -> ``grad_W mean_i Q(s_i, W s_i)`` for ``Q(s, a) = -||a - K s||^2 + ||s||^2``.
+
+    ``W``, ``K`` of shape (1, 3), states ``S`` of shape (n, 3) (numpy); the reference is
+    ``lib.rl.ddpg.dpg_gradient`` on a linear actor.
+    """
+    def make(rng):
+        return {"W": rng.normal(size=(1, 3)), "K": rng.normal(size=(1, 3)),
+                "S": rng.normal(size=(int(rng.integers(2, 20)), 3))}
+
+    return check_function(candidate, _ref_dpg, make, name="DPG gradient", trials=trials, rtol=1e-4, atol=1e-4)
+
+
+__all__ = ["check_gae", "check_clip_objective", "check_is_estimate", "check_group_advantages", "check_dpg"]
