@@ -139,6 +139,22 @@ def _plain(value):
     return value
 
 
+def progress(iterable=None, *, enabled: bool = True, **kwargs):
+    """A ``tqdm.auto`` progress bar over ``iterable`` when ``enabled``, else the bare iterable
+    wrapped in a disabled bar.
+
+    Shown in Jupyter; ``TQDM_DISABLE=1`` (set by ``make test``/``make book``) hides it, so the
+    built pages carry no bar residue. (Passing ``disable=False`` to tqdm directly would override
+    that variable, and tqdm reads it only when imported: this helper reads it at each call.)
+    """
+    from tqdm.auto import tqdm
+
+    hidden = os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
+    if not enabled or hidden:
+        kwargs["disable"] = True
+    return tqdm(iterable, **kwargs)
+
+
 def setup_notebook() -> None:
     """Common notebook setup: the book's plot style. Called by every notebook's setup cell."""
     import warnings
@@ -151,4 +167,5 @@ def setup_notebook() -> None:
     warnings.filterwarnings("ignore", message="IProgress not found")
 
 
-__all__ = ["ROOT", "DATA_DIR", "seed_everything", "seed_shift", "SEED_SHIFT_ENV", "device", "glue", "setup_notebook", "__version__"]
+__all__ = ["ROOT", "DATA_DIR", "seed_everything", "seed_shift", "SEED_SHIFT_ENV", "device", "glue", "setup_notebook", "progress",
+           "__version__"]

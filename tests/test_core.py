@@ -114,3 +114,15 @@ def test_seed_shift_keeps_the_range(monkeypatch):
 def test_paths():
     assert (lib.ROOT / "lib" / "__init__.py").is_file()
     assert (lib.DATA_DIR / "seed-map.yml").is_file()
+
+
+def test_progress_bar_obeys_tqdm_disable(monkeypatch, capsys):
+    # regression: passing disable=False to tqdm overrode TQDM_DISABLE, leaving bars on the built pages
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert list(lib.progress(range(3), enabled=True, desc="x")) == [0, 1, 2]
+    assert capsys.readouterr().err == ""
+    monkeypatch.delenv("TQDM_DISABLE")
+    assert list(lib.progress(range(3), enabled=False)) == [0, 1, 2]
+    assert capsys.readouterr().err == ""
+    list(lib.progress(range(3), enabled=True, desc="shown"))
+    assert "shown" in capsys.readouterr().err

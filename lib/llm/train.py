@@ -134,7 +134,7 @@ def train_lm(model: TinyLM, train_tokens: torch.Tensor, val_tokens: torch.Tensor
     _check_tokens(train_tokens, tc.seq_len, "train_tokens")
     if val_tokens is not None:
         _check_tokens(val_tokens, tc.seq_len, "val_tokens")
-    from tqdm.auto import tqdm
+    from .. import progress
 
     gen = torch.Generator().manual_seed(tc.seed)
     opt = make_optimizer(model, tc.lr, tc.weight_decay, tc.betas)
@@ -142,7 +142,7 @@ def train_lm(model: TinyLM, train_tokens: torch.Tensor, val_tokens: torch.Tensor
     model.train()
     dev = model.device
     t_start = time.perf_counter()
-    bar = tqdm(range(tc.steps), disable=not tc.progress, desc="train", mininterval=1.0)
+    bar = progress(range(tc.steps), enabled=tc.progress, desc="train", mininterval=1.0)
     for step in bar:
         lr = lr_at(step, max_lr=tc.lr, warmup_steps=tc.warmup_steps, total_steps=tc.steps,
                    min_lr_ratio=tc.min_lr_ratio)

@@ -218,10 +218,10 @@ def train_vlm(model: TinyVLM, ds: ShapesDataset, examples: dict, image_id: int, 
     hist = {"step": [], "loss": [], "lr": []}
     M = len(examples["input_ids"])
     t0 = time.perf_counter()
-    from tqdm.auto import tqdm
+    from .. import progress as progress_bar
 
     model.train()
-    for step in tqdm(range(steps), disable=not progress, desc="train VLM"):
+    for step in progress_bar(range(steps), enabled=progress, desc="train VLM"):
         idx = torch.randint(M, (batch_size,), generator=gen)
         ids, tgt = examples["input_ids"][idx], examples["targets"][idx]
         img = images[examples["image_index"][idx]].to(dev)
