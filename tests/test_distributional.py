@@ -86,3 +86,12 @@ def test_lr_end_decays_the_step_size_linearly(monkeypatch):
     seen.clear()
     train_c51(RiskyChain(length=2), dataclasses.replace(cfg, lr_end=None))  # default: constant
     assert set(seen) == {1e-3}
+
+
+@pytest.mark.parametrize("field, bad", [("lr", 0.0), ("lr_end", -1e-4), ("lr_end", True)])
+def test_train_c51_rejects_bad_step_sizes(field, bad):
+    import dataclasses
+
+    cfg = dataclasses.replace(C51Config(total_steps=10, hidden=(8,)), **{field: bad})
+    with pytest.raises(ValueError, match=f"C51Config.{field} must be a positive number"):
+        train_c51(RiskyChain(length=2), cfg)

@@ -171,6 +171,12 @@ def train_c51(env: gym.Env, config: C51Config | None = None) -> tuple[C51Net, to
 
     cfg = config or C51Config()
     gamma = check_gamma(cfg.gamma)
+    for name in ("lr", "lr_end"):
+        value = getattr(cfg, name)
+        if name == "lr_end" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"C51Config.{name} must be a positive number, got {value!r}")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     obs_dim, n_act = int(np.prod(env.observation_space.shape)), int(env.action_space.n)
