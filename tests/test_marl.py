@@ -80,8 +80,12 @@ def test_shipped_spread_actors_reproduce_recorded_returns():
     from lib.rl.marl import load_spread_agents, make_spread_env
 
     agents, meta = load_spread_agents(DATA_DIR / "checkpoints" / "marl-spread")
-    seed = meta["seeds"][0]
-    for method in ("maddpg", "iddpg"):
-        ev = evaluate_team(make_spread_env(), agents[method][0], meta["eval_episodes"], seed=meta["eval_seed"])
-        assert ev.mean() == pytest.approx(meta["eval"][f"{method}-seed{seed}"], abs=0.05)
+    assert meta["seeds"] == [0, 1, 2, 3, 4] and all(len(agents[m]) == 5 for m in agents)
+    for i in (0, -1):  # first and last seed
+        seed = meta["seeds"][i]
+        for method in ("maddpg", "iddpg"):
+            ev = evaluate_team(make_spread_env(), agents[method][i], meta["eval_episodes"],
+                               seed=meta["eval_seed"])
+            assert ev.mean() == pytest.approx(meta["eval"][f"{method}-seed{seed}"], abs=0.05)
+    assert {"commit", "machine"} <= set(meta)
     assert "command" in meta and set(meta["curves"]) == {f"{m}-seed{s}" for m in ("maddpg", "iddpg") for s in meta["seeds"]}
