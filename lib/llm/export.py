@@ -108,11 +108,14 @@ def from_hf_state_dict(sd: dict[str, torch.Tensor], cfg: LMConfig) -> TinyLM:
     return model.eval()
 
 
-def export_hf(model: TinyLM, folder, tokenizer_dir=None) -> pathlib.Path:
+def export_hf(model: TinyLM, folder, tokenizer_dir=None, chat_template: str | None = None) -> pathlib.Path:
     """Write ``config.json``, ``generation_config.json`` and ``model.safetensors`` into ``folder``.
 
     ``tokenizer_dir``: a folder holding a Hugging Face ``tokenizer.json`` (and optionally
     ``tokenizer_config.json`` / ``special_tokens_map.json``) to copy alongside.
+    ``chat_template``: a Jinja template written into the copied ``tokenizer_config.json``
+    (e.g. :data:`lib.sft.chat.CHAT_TEMPLATE_JINJA`, whose ``{% generation %}`` tags give
+    ``apply_chat_template(..., return_assistant_tokens_mask=True)``); needs ``tokenizer_dir``.
     """
     from safetensors.torch import save_file
 
@@ -134,6 +137,13 @@ def export_hf(model: TinyLM, folder, tokenizer_dir=None) -> pathlib.Path:
         for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
             if (tdir / name).is_file():
                 shutil.copy(tdir / name, folder / name)
+    if chat_template is not None:
+        if tokenizer_dir is None or not isinstance(chat_template, str) or not chat_template:
+            raise ValueError("chat_template must be a non-empty str and needs tokenizer_dir")
+        tc = folder / "tokenizer_config.json"
+        conf = json.loads(tc.read_text(encoding="utf-8")) if tc.is_file() else {}
+        conf["chat_template"] = chat_template
+        tc.write_text(json.dumps(conf, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return folder
 
 

@@ -167,6 +167,33 @@ class Attention(nn.Module):
         return self.o_proj(out.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim))
 
 
+def explicit_attention_mask(mask: torch.Tensor, batch: int, seq_len: int, past: int = 0
+                            ) -> torch.Tensor:
+    """Validate an explicit 4-D attention mask of shape (batch|1, 1, seq_len, past + seq_len):
+    boolean (True = query may attend to key) or additive float (0 = attend, negative = not).
+
+    Every query row must allow at least one key (an all-masked row gives NaN in softmax).
+    """
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 4:
+        raise ValueError("an explicit attention mask must be a 4-D tensor")
+    L = past + seq_len
+    if mask.shape[0] not in (1, batch) or mask.shape[1] != 1 or mask.shape[2:] != (seq_len, L):
+        raise ValueError(f"4-D attention_mask must have shape ({batch} or 1, 1, {seq_len}, {L}), "
+                         f"got {tuple(mask.shape)}")
+    if mask.dtype == torch.bool:
+        ok = mask.any(-1)
+    elif mask.is_floating_point():
+        if bool((mask > 0).any()) or bool(torch.isnan(mask).any()):
+            raise ValueError("an additive attention mask holds 0 (attend) or negative values only")
+        ok = (mask == 0).any(-1)
+    else:
+        raise TypeError(f"4-D attention_mask must be bool or floating point, got {mask.dtype}")
+    if not bool(ok.all()):
+        raise ValueError("4-D attention_mask has a query row that attends to nothing "
+                         "(let padding positions attend to themselves)")
+    return mask
+
+
 class SwiGLU(nn.Module):
     """Gated feed-forward ``down(silu(gate(x)) * up(x))`` (d -> d_ff -> d)."""
 
@@ -344,7 +371,9 @@ class TinyLM(nn.Module):
         input_ids (B, T) integer ids, or inputs_embeds (B, T, d_model) (e.g. image tokens
         prepended to text embeddings); exactly one of the two.
         attention_mask (B, L) with 1 for real tokens and 0 for padding, L = cached + T
-        positions (optional; positions then count real tokens only, for left padding).
+        positions (optional; positions then count real tokens only, for left padding); or an
+        explicit 4-D mask (B|1, 1, T, L), boolean (True = may attend) or additive float, used
+        as given (e.g. the block-diagonal mask of packed samples, :mod:`lib.sft.packing`).
         position_ids (B, T) optional explicit positions.
         cache: a :class:`KVCache`; new keys/values are appended and ``cache.length`` advances.
         targets (B, T): the next token of each position (``IGNORE_INDEX`` = -100 to skip).
@@ -374,7 +403,11 @@ class TinyLM(nn.Module):
                              f"{cfg.max_seq_len}")
 
         mask = None  # None: plain causal (no past), 'none': no mask needed
-        if attention_mask is not None:
+        if attention_mask is not None and attention_mask.dim() == 4:
+            mask = explicit_attention_mask(attention_mask, B, T, past).to(x.device)
+            if not mask.dtype == torch.bool:
+                mask = mask.to(x.dtype)
+        elif attention_mask is not None:
             if attention_mask.shape != (B, past + T):
                 raise ValueError(f"attention_mask must have shape (batch, cached + seq_len) = {(B, past + T)}, "
                                  f"got {tuple(attention_mask.shape)}")
