@@ -21,8 +21,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
-import subprocess
 import sys
 
 import numpy as np
@@ -31,6 +29,7 @@ import torch
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lib.provenance import cpu_model, git_commit  # noqa: E402
 from lib.rl.actor_critic import A2CConfig, train_a2c  # noqa: E402
 from lib.rl.ppo import PPOConfig, train_ppo  # noqa: E402
 from lib.rl.trpo import TRPOConfig, train_trpo  # noqa: E402
@@ -49,16 +48,6 @@ METHODS = {
     "PPO-Clip": ("trpo-ppo", lambda s: train_ppo(
         PPOConfig(variant="clip", n_epochs=10, **COMMON), seed=s)[1]),
 }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def summarise(name: str, log) -> dict:
@@ -82,14 +71,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=pathlib.Path, default=ROOT / "bench" / "policy_seeds.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
     res = {"command": "OMP_NUM_THREADS=1 python bench/bench_policy_seeds.py --seeds "
                       + " ".join(map(str, args.seeds)) + " --out bench/" + args.out.name,
-           "commit": commit, "machine": f"{_cpu_model()}, {os.cpu_count()} CPUs, "
+           "commit": git_commit(), "machine": f"{cpu_model()}, {os.cpu_count()} CPUs, "
            f"torch {torch.__version__}, 1 thread",
            "env": "CartPole-v1", "total_steps": STEPS, "eval_every": EVAL_EVERY, "eval_episodes": 10,
            "seeds": list(args.seeds),

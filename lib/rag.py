@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import math
 import pathlib
-import platform
 import re
 import sys
 import time
@@ -36,6 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from lib.data.corpus import COLOURS, JOBS, PETS, RELATIONS, Fact, World, make_world
+from lib.provenance import git_commit, machine
 
 # ----------------------------------------------------------------------------- 1. knowledge base
 
@@ -456,8 +456,6 @@ def make_reader(
 ) -> dict:
     """Fine-tune ``init`` (default ``tiny-lm``; a second stage starts from ``tiny-lm-rag`` itself)
     into the reader; save it (default ``data/checkpoints/tiny-lm-rag``)."""
-    import torch
-
     from lib import seed_everything
     from lib.align.sft import SFTConfig, sft_train
     from lib.llm.checkpoint import CHECKPOINT_DIR, load_meta, load_model, save_checkpoint
@@ -511,32 +509,12 @@ def make_reader(
             "step": hist["step"][::every],
             "loss": [round(x, 5) for x in hist["loss"][::every]],
         },
-        "machine": {
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "cpu": platform.processor() or platform.machine(),
-        },
-        "commit": _commit(),
+        "machine": machine(),
+        "commit": git_commit(),
         "command": command or "python -m lib.rag train",
     }
     save_checkpoint(model, pathlib.Path(out) if out else CHECKPOINT_DIR / READER, meta)
     return meta
-
-
-def _commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=pathlib.Path(__file__).parent,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv=None) -> int:

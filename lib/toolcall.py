@@ -26,7 +26,6 @@ import argparse
 import dataclasses
 import json
 import pathlib
-import platform
 import re
 import sys
 import time
@@ -415,14 +414,12 @@ def make_tools_model(
     progress: bool = True,
 ) -> dict:
     """Fine-tune ``tiny-lm`` to call tools; save it (default ``data/checkpoints/tiny-lm-tools``)."""
-    import torch
-
     from lib import seed_everything
     from lib.align.sft import SFTConfig, sft_train
     from lib.llm.checkpoint import CHECKPOINT_DIR, load_model, save_checkpoint
     from lib.llm.pretrain import tokenizer_sha256
     from lib.llm.tokenizer import load_tokenizer
-    from lib.rag import _commit
+    from lib.provenance import git_commit, machine
 
     seed_everything(seed)
     tok = load_tokenizer()
@@ -463,13 +460,8 @@ def make_tools_model(
             "step": hist["step"][::every],
             "loss": [round(x, 5) for x in hist["loss"][::every]],
         },
-        "machine": {
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "cpu": platform.processor() or platform.machine(),
-        },
-        "commit": _commit(),
+        "machine": machine(),
+        "commit": git_commit(),
         "command": command or "python -m lib.toolcall train",
     }
     save_checkpoint(model, pathlib.Path(out) if out else CHECKPOINT_DIR / TOOLS_MODEL, meta)

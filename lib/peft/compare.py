@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import platform
-import subprocess
 import sys
 import time
 
 import torch
 
+from ..provenance import git_commit, machine
 from .methods import METHODS, count_trainable, make_method, memory_after_step, trainable_formula
 
 NAME = "peft-comparison"
@@ -113,19 +111,6 @@ def run_method(
     return row
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=pathlib.Path(__file__).parent,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):  # pragma: no cover - not a checkout
-        return "unknown"
-
-
 def summarize(rows: list[dict]) -> dict:
     """Per method: mean, min and max held-out accuracy over seeds, mean time per step, trainable
     parameters and bytes held (the same for every seed)."""
@@ -191,7 +176,7 @@ def run_comparison(
         "step, time per step, held-out accuracy (greedy, verifier "
         "lib.sft.finetune_task.is_correct).",
         "command": command or "python -m lib.peft.compare",
-        "commit": _commit(),
+        "commit": git_commit(),
         "seeds": list(seeds),
         "methods": list(methods),
         "steps": steps,
@@ -199,13 +184,7 @@ def run_comparison(
         "learning_rates": {m: LEARNING_RATES[m] for m in methods},
         "init_text": INIT_TEXT,
         "total_time_s": total,
-        "machine": {
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "cpu": platform.processor() or platform.machine(),
-            "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        },
+        "machine": machine(),
         "metrics": {
             m: {"held_out_mean": v["held_out_mean"]} for m, v in results["summary"].items()
         },
