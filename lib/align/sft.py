@@ -14,14 +14,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import pathlib
-import platform
 import sys
 import time
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lib.llm.model import IGNORE_INDEX
 from lib.llm.train import lr_at
@@ -67,9 +65,10 @@ def sft_loss(model, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
                          f"{tuple(targets.shape)}")
     if not (targets != IGNORE_INDEX).any():
         raise ValueError("no completion tokens in the batch (every target is IGNORE_INDEX)")
+    from lib.sft.loss import completion_loss  # the book's one SFT loss (seed-14)
+
     logits = model(ids).logits  # right padding: real tokens never attend to the pads after them
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                           ignore_index=IGNORE_INDEX)
+    return completion_loss(logits, targets)
 
 
 @dataclasses.dataclass
@@ -139,16 +138,20 @@ def sft_train(model, examples: Sequence[Example], pad_id: int, cfg: SFTConfig | 
 # ----------------------------------------------------------------------------- the shipped cold-start model
 
 COLD_START = "tiny-lm-arith-sft"
+DIRECT_TWIN = "tiny-lm-arith-direct"  # same recipe, answers without steps (Part 5's CoT comparison, seed-23)
 
 
 def make_cold_start(out=None, cfg: SFTConfig | None = None, command: str | None = None,
-                    progress: bool = True) -> dict:
+                    progress: bool = True, direct: bool = False) -> dict:
     """Fine-tune ``tiny-lm`` on the fact-chain task's SFT data (:func:`lib.align.tasks.chain_arithmetic_task`):
     all 674 one-step facts plus the few worked two-step solutions of the ``cold_start`` split. Saves the model to
     ``out`` (default ``data/checkpoints/tiny-lm-arith-sft``) with its accuracies and recipe; returns the meta dict.
+    ``direct=True`` trains the direct-answer twin ``tiny-lm-arith-direct`` instead: the same recipe and data, but
+    every completion is the bare ``The answer is N.`` (no worked steps).
     """
     from lib import seed_everything
     from lib.llm.checkpoint import CHECKPOINT_DIR, load_model, save_checkpoint
+    from lib.provenance import git_commit, machine
     from lib.llm.pretrain import tokenizer_sha256
     from lib.llm.tokenizer import load_tokenizer
     from .tasks import chain_arithmetic_task, evaluate_task, sft_examples
@@ -158,15 +161,20 @@ def make_cold_start(out=None, cfg: SFTConfig | None = None, command: str | None 
     tok = load_tokenizer()
     task = chain_arithmetic_task()
     model = load_model("tiny-lm")
-    examples = sft_examples(tok, task.facts + task.cold_start)
+    examples = sft_examples(tok, task.facts + task.cold_start, steps=not direct)
     before = evaluate_task(model, tok, task)
     hist = sft_train(model, examples, tok.eos_id, cfg, progress=progress)
     after = evaluate_task(model, tok, task)
     every = max(1, cfg.steps // 200)
     meta = {
-        "name": COLD_START,
+        "name": DIRECT_TWIN if direct else COLD_START,
         "description": "tiny-lm fine-tuned (completion-only SFT) on every one-step arithmetic fact and "
-                       f"{len(task.cold_start)} worked two-step solutions: the cold start of the GRPO section.",
+                       f"{len(task.cold_start)} worked two-step solutions: the cold start of the GRPO section."
+                       if not direct else
+                       "tiny-lm fine-tuned (completion-only SFT) on every one-step arithmetic fact and "
+                       f"{len(task.cold_start)} two-step questions, answered without steps ('The answer is N.'): "
+                       "the direct-answer twin of tiny-lm-arith-sft (Part 5, CoT vs direct).",
+        "answers": "direct" if direct else "steps",
         "base": "tiny-lm",
         "seed": cfg.seed,
         "train_config": dataclasses.asdict(cfg),
@@ -177,26 +185,28 @@ def make_cold_start(out=None, cfg: SFTConfig | None = None, command: str | None 
                     "examples": len(examples), "final_loss": hist["loss"][-1],
                     "note": "lib.align.tasks.evaluate_task: greedy and sampled (temperature 1) accuracy"},
         "history": {"step": hist["step"][::every], "loss": [round(x, 5) for x in hist["loss"][::every]]},
-        "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
+        "machine": machine(),
+        "commit": git_commit(),
         "command": command or "python -m lib.align.sft",
     }
-    folder = pathlib.Path(out) if out is not None else CHECKPOINT_DIR / COLD_START
+    folder = pathlib.Path(out) if out is not None else CHECKPOINT_DIR / (DIRECT_TWIN if direct else COLD_START)
     save_checkpoint(model, folder, meta)
     return meta
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lib.align.sft",
-                                 description="Make the cold-start checkpoint tiny-lm-arith-sft.")
+                                 description="Make the cold-start checkpoint tiny-lm-arith-sft (--direct: its direct-answer twin).")
     ap.add_argument("--out", default=None, help="checkpoint folder (default data/checkpoints/tiny-lm-arith-sft)")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--direct", action="store_true",
+                    help="make the direct-answer twin tiny-lm-arith-direct (answers without steps)")
     args = ap.parse_args(argv)
     cfg = SFTConfig() if args.steps is None else SFTConfig(steps=args.steps)
     cmd = "python -m lib.align.sft " + " ".join(argv if argv is not None else sys.argv[1:])
     torch.set_num_threads(1)
-    meta = make_cold_start(args.out, cfg, command=cmd.strip(), progress=not args.no_progress)
+    meta = make_cold_start(args.out, cfg, command=cmd.strip(), progress=not args.no_progress, direct=args.direct)
     m = meta["metrics"]
     for k in ("before", "after"):
         print(k, {s: {a: round(v, 3) for a, v in d.items()} for s, d in m[k].items()})
@@ -204,7 +214,8 @@ def main(argv=None) -> int:
     return 0
 
 
-__all__ = ["Example", "sft_batch", "sft_loss", "SFTConfig", "sft_train", "COLD_START", "make_cold_start"]
+__all__ = ["Example", "sft_batch", "sft_loss", "SFTConfig", "sft_train", "COLD_START", "DIRECT_TWIN",
+           "make_cold_start"]
 
 
 if __name__ == "__main__":

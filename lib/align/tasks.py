@@ -34,11 +34,12 @@ def prompt_text(problem: ArithProblem) -> str:
     return f"Q: {problem.question}\nA:"
 
 
-def completion_text(problem: ArithProblem) -> str:
-    """The worked solution that follows the prompt: ``" " + problem.cot_answer``."""
+def completion_text(problem: ArithProblem, steps: bool = True) -> str:
+    """The solution that follows the prompt: ``" " + problem.cot_answer`` (worked steps), or with
+    ``steps=False`` the bare ``" " + problem.direct_answer`` (``The answer is 29.``) of the direct-answer twin."""
     if not isinstance(problem, ArithProblem):
         raise TypeError(f"problem must be an ArithProblem, got {type(problem).__name__}")
-    return " " + problem.cot_answer
+    return " " + (problem.cot_answer if steps else problem.direct_answer)
 
 
 def reward(problem: ArithProblem, text: str) -> float:
@@ -115,9 +116,10 @@ def encode_prompts(tokenizer, problems) -> list[list[int]]:
     return [tokenizer.encode(prompt_text(p)) for p in problems]
 
 
-def sft_examples(tokenizer, problems) -> list[tuple[list[int], list[int]]]:
-    """``(prompt_ids, completion_ids + [eos])`` pairs for :func:`lib.align.sft.sft_train`."""
-    return [(tokenizer.encode(prompt_text(p)), tokenizer.encode(completion_text(p)) + [tokenizer.eos_id])
+def sft_examples(tokenizer, problems, steps: bool = True) -> list[tuple[list[int], list[int]]]:
+    """``(prompt_ids, completion_ids + [eos])`` pairs for :func:`lib.align.sft.sft_train` (``steps``: see
+    :func:`completion_text`)."""
+    return [(tokenizer.encode(prompt_text(p)), tokenizer.encode(completion_text(p, steps)) + [tokenizer.eos_id])
             for p in problems]
 
 

@@ -9,7 +9,13 @@ Face's ``LogitsProcessor``). Processors compose left to right; :class:`Temperatu
 ``generate(..., use_cache=True)`` keeps a :class:`~lib.llm.model.KVCache` and feeds one token
 per step; ``use_cache=False`` recomputes the whole prefix at every step. Both give identical
 tokens (up to float round-off in the logits).
+
+Part 5 adds sampling diagnostics: :func:`processed_probs` (the distribution actually sampled),
+:func:`sample_tokens` (many draws of one step), :func:`nucleus_size`, :func:`chi_square_gof` and
+:func:`distinct_n`. Book: seed-4 (generation), seed-28, seed-29, seed-30 (sampling); search lives in
+:mod:`lib.llm.search`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,7 +60,8 @@ class TopK:
 
 
 class TopP:
-    """Nucleus sampling: keep the smallest set of most likely tokens whose probability reaches ``p``.
+    """Nucleus sampling: keep the smallest set of most likely tokens whose probability reaches
+    ``p``.
 
     The most likely token is always kept. Matches Hugging Face's ``TopPLogitsWarper``.
     """
@@ -81,7 +88,9 @@ def apply_processors(processors: Sequence[LogitsProcessor] | None, input_ids, lo
     for proc in processors or ():
         logits = proc(input_ids, logits)
         if not isinstance(logits, torch.Tensor):
-            raise TypeError(f"logits processor {proc!r} must return a tensor, got {type(logits).__name__}")
+            raise TypeError(
+                f"logits processor {proc!r} must return a tensor, got {type(logits).__name__}"
+            )
     return logits
 
 
@@ -100,11 +109,21 @@ class GenerationInfo:
 
 
 @torch.no_grad()
-def generate(model, input_ids: torch.Tensor, max_new_tokens: int, *,
-             processors: Sequence[LogitsProcessor] | None = None, do_sample: bool = False,
-             use_cache: bool = True, eos_token_id: int | None = None, pad_token_id: int | None = None,
-             attention_mask: torch.Tensor | None = None, generator: torch.Generator | None = None,
-             return_info: bool = False, keep_scores: bool = False):
+def generate(
+    model,
+    input_ids: torch.Tensor,
+    max_new_tokens: int,
+    *,
+    processors: Sequence[LogitsProcessor] | None = None,
+    do_sample: bool = False,
+    use_cache: bool = True,
+    eos_token_id: int | None = None,
+    pad_token_id: int | None = None,
+    attention_mask: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    return_info: bool = False,
+    keep_scores: bool = False,
+):
     """Extend ``input_ids`` (B, T) by up to ``max_new_tokens`` tokens; return (B, T + n) ids.
 
     processors: logits processors applied in order (e.g. ``[Temperature(0.8), TopK(50)]``).
@@ -117,18 +136,28 @@ def generate(model, input_ids: torch.Tensor, max_new_tokens: int, *,
     return_info: also return a :class:`GenerationInfo` (per-step times, log-probs).
     """
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
-        raise ValueError(f"input_ids must be a (batch, seq_len) tensor, got "
-                         f"{getattr(input_ids, 'shape', type(input_ids).__name__)}")
+        raise ValueError(
+            f"input_ids must be a (batch, seq_len) tensor, got "
+            f"{getattr(input_ids, 'shape', type(input_ids).__name__)}"
+        )
     if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
         raise TypeError(f"input_ids must be integer token ids, got dtype {input_ids.dtype}")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+    if (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, int)
+        or max_new_tokens < 0
+    ):
         raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
     B, T = input_ids.shape
     limit = model.config.max_seq_len
     if T + max_new_tokens > limit:
-        raise ValueError(f"prompt ({T}) + max_new_tokens ({max_new_tokens}) exceeds max_seq_len {limit}")
+        raise ValueError(
+            f"prompt ({T}) + max_new_tokens ({max_new_tokens}) exceeds max_seq_len {limit}"
+        )
     if attention_mask is not None and attention_mask.shape != (B, T):
-        raise ValueError(f"attention_mask must have shape {(B, T)}, got {tuple(attention_mask.shape)}")
+        raise ValueError(
+            f"attention_mask must have shape {(B, T)}, got {tuple(attention_mask.shape)}"
+        )
     pad = eos_token_id if pad_token_id is None else pad_token_id
     was_training = model.training
     model.eval()
@@ -172,7 +201,9 @@ def generate(model, input_ids: torch.Tensor, max_new_tokens: int, *,
     if not return_info:
         return ids
     lp = torch.stack(logps, 1) if logps else torch.zeros(B, 0, device=dev)
-    return ids, GenerationInfo(step_times_s=times, logprobs=lp, scores=scores if keep_scores else None)
+    return ids, GenerationInfo(
+        step_times_s=times, logprobs=lp, scores=scores if keep_scores else None
+    )
 
 
 def greedy(model, input_ids, max_new_tokens: int, **kw):
@@ -180,16 +211,150 @@ def greedy(model, input_ids, max_new_tokens: int, **kw):
     return generate(model, input_ids, max_new_tokens, do_sample=False, **kw)
 
 
-def sample(model, input_ids, max_new_tokens: int, *, temperature: float = 1.0, top_k: int | None = None,
-           top_p: float | None = None, generator: torch.Generator | None = None, **kw):
+def sample(
+    model,
+    input_ids,
+    max_new_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    **kw,
+):
     """Sampling with the usual temperature → top-k → top-p chain."""
     procs: list = [Temperature(temperature)]
     if top_k is not None:
         procs.append(TopK(top_k))
     if top_p is not None:
         procs.append(TopP(top_p))
-    return generate(model, input_ids, max_new_tokens, processors=procs, do_sample=True, generator=generator, **kw)
+    return generate(
+        model,
+        input_ids,
+        max_new_tokens,
+        processors=procs,
+        do_sample=True,
+        generator=generator,
+        **kw,
+    )
 
 
-__all__ = ["LogitsProcessor", "Temperature", "TopK", "TopP", "apply_processors", "GenerationInfo", "generate",
-           "greedy", "sample"]
+# ------------------------------------------------------------- sampling diagnostics (Part 5)
+# Book: seed-28 (multinomial sampling), seed-29 (top-k), seed-30 (top-p).
+
+
+def processed_probs(
+    logits: torch.Tensor,
+    processors: Sequence[LogitsProcessor] | None = None,
+    input_ids: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The distribution :func:`generate` samples from: ``softmax(processors(logits))`` for (V,) or
+    (B, V) logits."""
+    if (
+        not isinstance(logits, torch.Tensor)
+        or logits.dim() not in (1, 2)
+        or not logits.is_floating_point()
+    ):
+        raise ValueError(
+            f"logits must be a float tensor (V,) or (B, V), got "
+            f"{getattr(logits, 'shape', type(logits).__name__)}"
+        )
+    two = logits if logits.dim() == 2 else logits[None]
+    ids = input_ids if input_ids is not None else torch.zeros(two.shape[0], 0, dtype=torch.long)
+    probs = apply_processors(processors, ids, two.float()).softmax(-1)
+    return probs if logits.dim() == 2 else probs[0]
+
+
+def sample_tokens(
+    logits: torch.Tensor,
+    n: int,
+    processors: Sequence[LogitsProcessor] | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``n`` independent draws (n,) of the next token from one context's (V,) logits, as
+    :func:`generate` draws them (processors, softmax, ``torch.multinomial``): many samples of one
+    step without running the model again.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 1:
+        raise ValueError(
+            f"logits must be one context's (V,) tensor, got {getattr(logits, 'shape', logits)}"
+        )
+    return torch.multinomial(
+        processed_probs(logits, processors), n, replacement=True, generator=generator
+    )
+
+
+def nucleus_size(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Number of tokens :class:`TopP` keeps in each row of (B, V) (or (V,)) logits."""
+    two = logits if logits.dim() == 2 else logits[None]
+    n = torch.isfinite(TopP(p)(None, two.float())).sum(-1)
+    return n if logits.dim() == 2 else n[0]
+
+
+def chi_square_gof(counts, probs, min_expected: float = 5.0) -> tuple[float, float, int]:
+    """Pearson chi-square goodness-of-fit of observed ``counts`` (V,) against ``probs`` (V,).
+
+    Cells of probability 0 are dropped; cells whose expected count ``n * probs`` is below
+    ``min_expected`` are pooled into one cell (the test's chi-square approximation needs expected
+    counts of about 5 or more). A draw in a cell of probability 0 is impossible under ``probs``: the
+    p-value is then 0. Returns ``(statistic, p_value, degrees_of_freedom)``
+    (``scipy.stats.chisquare`` on the pooled cells).
+    """
+    import numpy as np
+    from scipy.stats import chisquare
+
+    c = np.asarray(counts, dtype=float).ravel()
+    q = np.asarray(probs, dtype=float).ravel()
+    if c.shape != q.shape or c.size < 2:
+        raise ValueError(
+            f"counts and probs must be 1-D with the same length >= 2, got {c.shape} and {q.shape}"
+        )
+    if (c < 0).any() or (q < 0).any() or not np.isclose(q.sum(), 1.0, atol=1e-4):
+        raise ValueError("counts must be >= 0 and probs a distribution (>= 0, summing to 1)")
+    n = c.sum()
+    if n <= 0:
+        raise ValueError("need at least one observation")
+    if (c[q == 0] > 0).any():
+        return float("inf"), 0.0, 0
+    c, q = c[q > 0], q[q > 0]  # impossible cells hold no draws: drop them
+    exp = n * q / q.sum()
+    big = exp >= min_expected
+    obs_cells = list(c[big]) + ([c[~big].sum()] if (~big).any() else [])
+    exp_cells = list(exp[big]) + ([exp[~big].sum()] if (~big).any() else [])
+    if len(obs_cells) < 2:
+        return 0.0, 1.0, 0
+    stat, pval = chisquare(obs_cells, exp_cells)
+    return float(stat), float(pval), len(obs_cells) - 1
+
+
+def distinct_n(sequences, n: int = 2) -> float:
+    """Distinct-n: unique n-grams / all n-grams over ``sequences`` (lists of tokens); 0 when there
+    are none.
+
+    1 means no n-gram repeats across the set (diverse); near 0 means the same n-grams again and
+    again.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    grams = [tuple(s[i : i + n]) for s in sequences for i in range(len(s) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+__all__ = [
+    "LogitsProcessor",
+    "Temperature",
+    "TopK",
+    "TopP",
+    "apply_processors",
+    "GenerationInfo",
+    "generate",
+    "greedy",
+    "sample",
+    "processed_probs",
+    "sample_tokens",
+    "nucleus_size",
+    "chi_square_gof",
+    "distinct_n",
+]
