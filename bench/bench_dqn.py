@@ -8,7 +8,8 @@ learning_starts 1000, 128 gradient steps every 256 env steps, target refresh eve
 steps per seed; both are evaluated with the same evaluator (greedy policy, 10 episodes, every
 --eval-every steps, time excluded from the training wall time). Prints, per seed and in summary:
 steps to reach a mean evaluation return of 475, the final evaluation return (20 episodes), and the
-wall time per 100k steps of each library with their ratio.
+wall time per 100k steps of each library with their ratio. Writes the JSON record (bench/benchmeta.py)
+to --out (default bench/results/dqn_cartpole.json) after every run.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_dqn.py --seeds 0 1 2 3 4
     .venv/bin/python bench/bench_dqn.py --make-checkpoint data/checkpoints/dqn-cartpole   # the shipped checkpoint
@@ -30,15 +31,24 @@ sys.path.insert(0, str(ROOT))
 from lib.rl.dqn import DQNConfig, evaluate_q_policy, save_q_network, train_dqn  # noqa: E402
 from lib.rl.rollout import evaluate  # noqa: E402
 
+from benchmeta import Record, loadavg, print_run  # noqa: E402
+
 THRESHOLD = 475.0
+ZOO = dict(net_arch=[256, 256], learning_rate=2.3e-3, batch_size=64, buffer_size=100_000,
+           learning_starts=1000, gamma=0.99, train_freq=256, gradient_steps=128,
+           target_update="every 256 env steps", exploration="1 -> 0.04 over 8000 steps")
+LIBRARIES = {"lib": {"description": "lib.rl.dqn.train_dqn (DQNConfig defaults, no early stop)",
+                     "config": ZOO},
+             "sb3": {"description": "stable_baselines3.DQN, RL-Zoo CartPole-v1 settings "
+                                    "(target_update_interval=10 training calls)", "config": ZOO}}
 
 
 def run_lib(seed: int, steps: int, eval_every: int) -> dict:
     cfg = DQNConfig(seed=seed, total_steps=steps, stop_return=None, eval_every=eval_every, eval_episodes=10)
     r = train_dqn(cfg)
     final = evaluate_q_policy(r.q_net, "CartPole-v1", 20, seed=99_000 + seed)["returns"]
-    return {"steps_to_475": r.steps_to(THRESHOLD), "final_mean": float(final.mean()), "final_std": float(final.std()),
-            "train_time_s": r.wall_time_s - r.eval_time_s, "eval_returns": r.eval_returns}
+    return {"curve": list(zip(r.eval_steps, r.eval_returns)), "final": final,
+            "train_seconds": r.wall_time_s - r.eval_time_s, "eval_seconds": r.eval_time_s}
 
 
 def run_sb3(seed: int, steps: int, eval_every: int) -> dict:
@@ -72,9 +82,8 @@ def run_sb3(seed: int, steps: int, eval_every: int) -> dict:
     total = time.perf_counter() - t0
     pol = lambda o: model.predict(o, deterministic=True)[0]  # noqa: E731
     final = evaluate(pol, "CartPole-v1", 20, seed=99_000 + seed)
-    reached = next((s for s, r in zip(cb.steps, cb.returns) if r >= THRESHOLD), None)
-    return {"steps_to_475": reached, "final_mean": float(final.mean()), "final_std": float(final.std()),
-            "train_time_s": total - cb.eval_time, "eval_returns": cb.returns}
+    return {"curve": list(zip(cb.steps, cb.returns)), "final": final,
+            "train_seconds": total - cb.eval_time, "eval_seconds": cb.eval_time}
 
 
 def make_checkpoint(directory: str, seed: int) -> None:
@@ -96,6 +105,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=100_000)
     ap.add_argument("--eval-every", type=int, default=5_000)
     ap.add_argument("--libs", nargs="+", default=["lib", "sb3"], choices=["lib", "sb3"])
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "dqn_cartpole.json"),
+                    help="the JSON record (see bench/benchmeta.py), rewritten after every run")
     ap.add_argument("--make-checkpoint", metavar="DIR")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -103,26 +114,37 @@ def main(argv=None) -> int:
     if args.make_checkpoint:
         make_checkpoint(args.make_checkpoint, args.seed)
         return 0
-    rows = {lib: [] for lib in args.libs}
+    rec = Record(args.out, benchmark="dqn_cartpole", env_id="CartPole-v1", threshold=THRESHOLD,
+                 budget_steps=args.steps, seeds=args.seeds, argv=argv,
+                 goal="mean evaluation return >= 475 within 100k steps in >= 4 of 5 seeds; "
+                      "training wall time per 100k steps <= SB3's",
+                 libraries={k: v for k, v in LIBRARIES.items() if k in args.libs},
+                 comparisons=[["lib", "sb3"]] if set(args.libs) == {"lib", "sb3"} else [])
+    rec.data["eval_every"] = args.eval_every
     for seed in args.seeds:
-        for lib in args.libs:
+        for lib in args.libs:          # interleaved: each seed's pair of runs sees similar load
+            load = loadavg()
             res = (run_lib if lib == "lib" else run_sb3)(seed, args.steps, args.eval_every)
-            rows[lib].append(res)
-            print(f"{lib:>4} seed {seed}: steps to {THRESHOLD:.0f} = {res['steps_to_475']}, final "
-                  f"{res['final_mean']:.1f} ± {res['final_std']:.1f}, train time {res['train_time_s']:.1f} s "
-                  f"(evals: {[round(x) for x in res['eval_returns']]})", flush=True)
+            run = rec.add(seed, lib, res, load)
+            print_run("DQN", run)
+            print(f"    evals: {[round(r) for _, r in run['curve']]}", flush=True)
+    rec.finish()
     print(f"\nCartPole-v1, {args.steps} steps, seeds {args.seeds}, torch threads {torch.get_num_threads()}")
     per100k = {}
-    for lib, rs in rows.items():
-        reached = [r["steps_to_475"] for r in rs if r["steps_to_475"] is not None]
+    for lib in args.libs:
+        rs = [r for r in rec.data["runs"] if r["library"] == lib]
+        reached = [r["steps_to_threshold"] for r in rs if r["steps_to_threshold"] is not None]
         finals = np.array([r["final_mean"] for r in rs])
-        per100k[lib] = np.mean([r["train_time_s"] for r in rs]) * 100_000 / args.steps
+        per100k[lib] = [r["train_seconds"] * 100_000 / args.steps for r in rs]
         print(f"{lib:>4}: reached 475 in {len(reached)}/{len(rs)} seeds (steps: "
-              f"{[r['steps_to_475'] for r in rs]}; median {np.median(reached) if reached else float('nan'):.0f}); "
-              f"final eval return {finals.mean():.1f} ± {finals.std():.1f} (mean ± std over seeds); "
-              f"wall time per 100k steps {per100k[lib]:.1f} s")
+              f"{[r['steps_to_threshold'] for r in rs]}; median "
+              f"{np.median(reached) if reached else float('nan'):.0f}); final eval return "
+              f"{finals.mean():.1f} ± {finals.std():.1f} (mean ± std over seeds); "
+              f"wall time per 100k steps {np.mean(per100k[lib]):.1f} s")
     if "lib" in per100k and "sb3" in per100k:
-        print(f"wall-time ratio lib / SB3 = {per100k['lib'] / per100k['sb3']:.2f}")
+        ratios = [a / b for a, b in zip(per100k["lib"], per100k["sb3"])]
+        print(f"wall-time ratio lib / SB3: median of per-seed ratios {np.median(ratios):.2f} "
+              f"(ratio of means {np.mean(per100k['lib']) / np.mean(per100k['sb3']):.2f})")
     return 0
 
 
