@@ -102,14 +102,26 @@ checkpoints: setup
 	OMP_NUM_THREADS=2 $(BIN)/python -m lib.llm.pretrain --preset tiny-lm
 	OMP_NUM_THREADS=2 $(BIN)/python -m lib.llm.pretrain --preset tiny-lm-moe
 	OMP_NUM_THREADS=1 $(BIN)/python -m lib.align.sft
+	OMP_NUM_THREADS=1 $(BIN)/python -m lib.peft.compare
+	OMP_NUM_THREADS=1 $(BIN)/python -m lib.align.sft --direct
+	OMP_NUM_THREADS=1 $(BIN)/python -m lib.rag train --no-progress
+	OMP_NUM_THREADS=1 $(BIN)/python -m lib.rag train --init tiny-lm-rag --steps 1000 --no-progress
+	OMP_NUM_THREADS=1 $(BIN)/python -m lib.toolcall train --no-progress
+	OMP_NUM_THREADS=1 $(BIN)/python -c "from lib.rl.marl import make_spread_checkpoint; \
+		make_spread_checkpoint('data/checkpoints/marl-spread', (0, 1, 2, 3, 4))"
 	$(BIN)/python -m lib.llm.vlm --steps 4000 --lr 0.001 --vision-layers 1 --lm-layers 2 --batch-size 64 --n-train 6000 --device $$($(BIN)/python -c "import lib; print(lib.device().type)")
 
-# Performance comparisons against the reference libraries; results are recorded in bench/RESULTS.md.
+# Performance comparisons against the reference libraries. The RL scripts rewrite the JSON records in
+# bench/results/ (rendered by chapters/11-appendix/benchmarks.ipynb), the GRPO one bench/grpo_seeds.json;
+# bench/RESULTS.md holds the narrative. Run on an otherwise idle machine for clean wall-time ratios.
 bench: setup
 	$(BIN)/python bench/bench_llm.py
-	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_dqn.py
-	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_policy.py
-	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_grpo.py
+	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_policy.py --seeds 0 1 2 3 4
+	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_dqn.py --seeds 0 1 2 3 4
+	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_grpo.py --starts tiny-lm-arith-sft --seeds 0 1 2 3 \
+		--out bench/grpo_seeds.json
+	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_policy_seeds.py --seeds 0 1 2 3 4 5 6 7 \
+		--out bench/policy_seeds.json
 
 clean:
 	rm -rf _build
