@@ -382,7 +382,7 @@ def answer_questions(
     """Greedy answers (decoded text, EOS dropped) of ``model`` to each prompt string."""
     import torch
 
-    from lib.align.grpo import left_pad
+    from lib.llm.generate import left_pad
     from lib.llm.generate import generate
 
     if isinstance(prompts, str) or not prompts:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lib.align.grpo import (GRPOConfig, completion_mask, greedy_accuracy, group_advantages, grpo_loss, grpo_train,
-                            kl_k3, left_pad, sample_groups, token_logprobs)
+from lib.align.grpo import GRPOConfig, group_advantages, grpo_loss, grpo_train, kl_k3
+from lib.llm.generate import completion_mask, greedy_accuracy, left_pad, sample_groups, token_logprobs
 from lib.rl.ppo import clipped_surrogate
 
 

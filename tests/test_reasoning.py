@@ -83,7 +83,7 @@ def test_procedures_on_the_shipped_model(shipped):
 
 def test_direct_twin_checkpoint_reproduces_its_recorded_accuracy():
     """The shipped tiny-lm-arith-direct: hash, recipe, answers without steps, recorded accuracy."""
-    from lib.align.grpo import greedy_accuracy
+    from lib.llm.generate import greedy_accuracy
     from lib.align.sft import DIRECT_TWIN
     from lib.align.tasks import chain_arithmetic_task, encode_prompts
     from lib.data import parse_steps, verify_answer

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from lib.align.sft import COLD_START, SFTConfig, sft_batch, sft_loss, sft_train
-from lib.align.grpo import sampled_hits
+from lib.llm.generate import sampled_hits
 from lib.llm.model import IGNORE_INDEX
 
 
@@ -114,7 +114,7 @@ def test_fact_chain_data_and_task_splits():
 
 def test_cold_start_checkpoint_reproduces_its_recorded_accuracy():
     """The shipped tiny-lm-arith-sft: hash, recipe, and its greedy held-out accuracy as recorded at training time."""
-    from lib.align.grpo import greedy_accuracy
+    from lib.llm.generate import greedy_accuracy
     from lib.align.tasks import chain_arithmetic_task, encode_prompts
     from lib.data import verify_answer
     from lib.llm.checkpoint import CHECKPOINT_DIR, file_sha256, load_model

@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from lib.llm.generate import sample_groups, token_logprobs
 from lib.rl.ppo import clip_objective
 
 VARIANTS = ("std", "mean", "batch_std")
@@ -102,101 +103,6 @@ def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.Tensor
         info = {"kl": float((kl * m).sum() / n),
                 "clip_fraction": float((((ratio - 1).abs() > clip_eps).to(m.dtype) * m).sum() / n)}
     return -obj, info
-
-
-def left_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad token lists to one length: ``(ids (B, T), attention_mask (B, T))``."""
-    if len(seqs) == 0:
-        raise ValueError("need at least one sequence")
-    T = max(len(s) for s in seqs)
-    if T == 0:
-        raise ValueError("sequences must not all be empty")
-    ids = torch.full((len(seqs), T), int(pad_id), dtype=torch.long)
-    mask = torch.zeros((len(seqs), T), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if len(s):
-            ids[i, T - len(s):] = torch.as_tensor(list(s), dtype=torch.long)
-            mask[i, T - len(s):] = 1
-    return ids, mask
-
-
-def completion_mask(completions: torch.Tensor, eos_id: int) -> torch.Tensor:
-    """1 for completion tokens up to and including the first ``eos_id`` of each row, 0 after it."""
-    is_eos = (completions == eos_id).long()
-    after = torch.cumsum(is_eos, 1) - is_eos            # number of eos strictly before each position
-    return (after == 0).long()
-
-
-def token_logprobs(model, ids: torch.Tensor, attention_mask: torch.Tensor, n_prompt: int) -> torch.Tensor:
-    """Log-probs (B, T - n_prompt) of the tokens after position ``n_prompt`` given everything before them."""
-    logits = model(ids, attention_mask=attention_mask).logits[:, n_prompt - 1:-1]
-    return torch.log_softmax(logits.float(), -1).gather(-1, ids[:, n_prompt:, None]).squeeze(-1)
-
-
-def sample_groups(model, prompts: Sequence[Sequence[int]], group_size: int, max_new_tokens: int, eos_id: int,
-                  temperature: float = 1.0, generator: torch.Generator | None = None, pad_id: int | None = None):
-    """Sample ``group_size`` completions per prompt in one batch (prompt-major order).
-
-    Returns ``(ids (P*G, T_p + n), attention_mask (same), completion_mask (P*G, n), n_prompt)``.
-    """
-    from lib.llm.generate import Temperature, generate
-
-    if group_size < 2:
-        raise ValueError(f"group_size must be >= 2 (advantages are relative to the group), got {group_size}")
-    pad = eos_id if pad_id is None else pad_id
-    rep = [p for p in prompts for _ in range(group_size)]
-    ids, attn = left_pad(rep, pad)
-    dev = next(model.parameters()).device
-    procs = [Temperature(temperature)] if temperature != 1.0 else None
-    out = generate(model, ids.to(dev), max_new_tokens, processors=procs, do_sample=True, eos_token_id=eos_id,
-                   attention_mask=attn.to(dev), generator=generator)
-    n_prompt = ids.shape[1]
-    comp = out[:, n_prompt:]
-    cmask = completion_mask(comp, eos_id)
-    full = torch.cat([attn.to(dev), torch.ones_like(comp)], 1)
-    return out, full, cmask, n_prompt
-
-
-@torch.no_grad()
-def greedy_accuracy(model, prompts: Sequence[Sequence[int]], check: Callable[[int, list[int]], bool], eos_id: int,
-                    max_new_tokens: int = 32, batch_size: int = 64) -> float:
-    """Share of prompts whose greedy completion passes ``check(prompt_index, completion_ids)``."""
-    from lib.llm.generate import generate
-
-    ok = 0
-    dev = next(model.parameters()).device
-    for s in range(0, len(prompts), batch_size):
-        chunk = prompts[s:s + batch_size]
-        ids, attn = left_pad(chunk, eos_id)
-        out = generate(model, ids.to(dev), max_new_tokens, eos_token_id=eos_id, attention_mask=attn.to(dev))
-        for i, row in enumerate(out[:, ids.shape[1]:].tolist()):
-            ok += bool(check(s + i, row))
-    return ok / len(prompts)
-
-
-@torch.no_grad()
-def sampled_hits(model, prompts: Sequence[Sequence[int]], check: Callable[[int, list[int]], bool], eos_id: int,
-                 samples: int = 8, max_new_tokens: int = 32, temperature: float = 1.0, batch_size: int = 32,
-                 seed: int = 123) -> np.ndarray:
-    """Sample ``samples`` completions per prompt; return a bool array (n_prompts, samples) of ``check`` results.
-
-    Its mean is the sampled (pass@1) accuracy; ``hits.any(1).mean()`` is pass@``samples``. Seeded: the same
-    model gives the same array.
-    """
-    if samples < 1 or batch_size < 1:
-        raise ValueError(f"samples and batch_size must be >= 1, got {samples}, {batch_size}")
-    if len(prompts) == 0:
-        raise ValueError("need at least one prompt")
-    if samples == 1:  # sample_groups needs groups of >= 2; draw two and keep the first
-        return sampled_hits(model, prompts, check, eos_id, 2, max_new_tokens, temperature, batch_size, seed)[:, :1]
-    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(int(seed))
-    hits = np.zeros((len(prompts), samples), dtype=bool)
-    for s in range(0, len(prompts), batch_size):
-        chunk = prompts[s:s + batch_size]
-        out, _, _, n = sample_groups(model, chunk, samples, max_new_tokens, eos_id, temperature, gen)
-        for k, row in enumerate(out[:, n:].tolist()):
-            hits[s + k // samples, k % samples] = bool(check(s + k // samples, row))
-    return hits
 
 
 @dataclasses.dataclass
@@ -286,5 +192,4 @@ def grpo_train(model, prompts: Sequence[Sequence[int]], reward_fn: Callable[[int
     return hist
 
 
-__all__ = ["VARIANTS", "AGGREGATIONS", "group_advantages", "kl_k3", "grpo_loss", "left_pad", "completion_mask",
-           "token_logprobs", "sample_groups", "greedy_accuracy", "sampled_hits", "GRPOConfig", "grpo_train"]
+__all__ = ["VARIANTS", "AGGREGATIONS", "group_advantages", "kl_k3", "grpo_loss", "GRPOConfig", "grpo_train"]

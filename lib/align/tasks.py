@@ -131,7 +131,7 @@ def evaluate_task(model, tokenizer, task: ChainArithmetic, samples: int = 8, max
     Returns ``{"held_out": {"greedy", "sampled"}, "facts": {"greedy", "sampled"}}`` (shares in [0, 1]); with
     ``return_hits=True`` also ``"hits"``: the held-out bool array (questions, samples) for intervals and pass@k.
     """
-    from .grpo import greedy_accuracy, sampled_hits
+    from lib.llm.generate import greedy_accuracy, sampled_hits
 
     if not isinstance(task, ChainArithmetic):
         raise TypeError(f"task must be a ChainArithmetic, got {type(task).__name__}")
@@ -153,7 +153,7 @@ def evaluate_task(model, tokenizer, task: ChainArithmetic, samples: int = 8, max
 def error_breakdown(model, tokenizer, problems, samples: int = 4, max_new_tokens: int = 32, seed: int = 321,
                     batch_size: int = 32) -> dict[str, float]:
     """Share of sampled answers (temperature 1, ``samples`` per problem) in each of :data:`ERROR_KINDS`."""
-    from .grpo import sample_groups
+    from lib.llm.generate import sample_groups
     import torch
 
     if samples < 2:

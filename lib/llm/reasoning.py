@@ -70,7 +70,7 @@ def sample_continuations(
     (temperature ``temperature``); a continuation that meets no stop token keeps
     ``max_new_tokens`` tokens.
     """
-    from lib.align.grpo import left_pad
+    from lib.llm.generate import left_pad
     from lib.llm.generate import Temperature, generate
 
     _check_count(max_new_tokens, "max_new_tokens")

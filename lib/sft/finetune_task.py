@@ -150,7 +150,7 @@ def accuracy(
     ``<|im_end|>``); with ``return_hits`` also the per-question bool list."""
     import torch
 
-    from lib.align.grpo import left_pad
+    from lib.llm.generate import left_pad
     from lib.llm.generate import generate
 
     facts = task.split(split)
