@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lib.data.corpus import COLOURS, JOBS, PETS, RELATIONS, Fact, World, make_world
+from lib.data.world import COLOURS, JOBS, PETS, RELATIONS, Fact, World, make_world
 from lib.provenance import git_commit, machine
 
 # ----------------------------------------------------------------------------- 1. knowledge base

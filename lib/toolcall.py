@@ -33,16 +33,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from lib.data.corpus import (
-    RELATIONS,
-    ArithProblem,
-    Fact,
-    World,
-    evaluate_expression,
-    is_fact_chain,
-    make_world,
-    verify_answer,
-)
+from lib.data.arithmetic import ArithProblem, evaluate_expression, is_fact_chain
+from lib.data.verify import verify_answer
+from lib.data.world import RELATIONS, Fact, World, make_world
 
 # ----------------------------------------------------------------------------- 1. tools
 

@@ -1,7 +1,7 @@
 """Tests of lib.sft.finetune_task: the split, the chat encoding, the verifier, the frozen base."""
 import pytest
 
-from lib.data.corpus import Fact, make_world
+from lib.data import Fact, make_world
 from lib.sft import finetune_task as ft
 
 

@@ -4,7 +4,7 @@ recall@k, the answer check, and the shipped reader tiny-lm-rag."""
 import numpy as np
 import pytest
 
-from lib.data.corpus import Fact, make_world
+from lib.data import Fact, make_world
 from lib.rag import (
     BM25,
     EVAL_WORLDS,

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from lib.data.corpus import ArithProblem, Fact, is_fact_chain, make_world
+from lib.data import ArithProblem, Fact, is_fact_chain, make_world
 from lib.toolcall import (
     CALCULATOR_SCHEMA,
     LOOKUP_SCHEMA,

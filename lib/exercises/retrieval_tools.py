@@ -47,7 +47,7 @@ def check_bm25_term_scores(candidate: Callable, trials: int = 25) -> CheckReport
 
 
 def _ref_valid_call(text):
-    from lib.data.corpus import make_world
+    from lib.data import make_world
     from lib.toolcall import ToolBox, ToolCallError
 
     try:

@@ -25,7 +25,7 @@ import re
 
 import numpy as np
 
-from lib.data.corpus import COLOURS, JOBS, PETS, REGIONS, Fact, World, make_world
+from lib.data.world import COLOURS, JOBS, PETS, REGIONS, Fact, World, make_world
 
 #: Seed of the train / held-out split (fixed: the split is the task's definition).
 TASK_SEED = 13
