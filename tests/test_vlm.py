@@ -7,7 +7,7 @@ from lib.data.shapes import COLOURS, POSITIONS, QUESTIONS, SHAPES, answer_for, c
 from lib.exercises.llm_data import check_patchify
 from lib.llm.tokenizer import load_tokenizer
 from lib.llm.vlm import (TinyVLM, VLMConfig, attention_maps, chance_levels, default_config, evaluate_vlm,
-                         heldout_set, load_vlm, make_examples, patchify, train_vlm)
+                         heldout_set, load_vlm, make_examples, patchify, train_vlm, VLMTrainConfig)
 
 
 @pytest.fixture(scope="module")
@@ -153,12 +153,17 @@ def test_training_smoke(tok):
     train, test = make_shapes(300, seed=0), make_shapes(20, seed=1)
     model = TinyVLM(default_config(tok.vocab_size))
     ex = make_examples(train, tok, kinds=["colour"], per_image=1)
-    hist = train_vlm(model, train, ex, tok.image_id, steps=40, batch_size=16, lr=3e-3, warmup=5)
-    assert len(hist["loss"]) == 40 and np.mean(hist["loss"][-5:]) < 0.4 * np.mean(hist["loss"][:3])
+    run = train_vlm(model, train, ex, tok.image_id, VLMTrainConfig(steps=40, batch_size=16, lr=3e-3, warmup=5))
+    loss = run.log.series("loss")
+    assert len(loss) == 40 and np.mean(loss[-5:]) < 0.4 * np.mean(loss[:3]) and run.model is model
     res = evaluate_vlm(model, test, make_examples(test, tok, kinds=["colour"], seed=1), tok)
     assert 0 <= res["accuracy"] <= 1 and set(res["per_kind"]) == {"colour"}
-    with pytest.raises(ValueError):
-        train_vlm(model, train, ex, tok.image_id, steps=0)
+    with pytest.raises(ValueError, match="VLMTrainConfig.steps must be an integer >= 1"):
+        VLMTrainConfig(steps=0)
+    with pytest.raises(ValueError, match="VLMTrainConfig.beta2"):
+        VLMTrainConfig(beta2=1.0)
+    with pytest.raises(TypeError, match="VLMTrainConfig"):
+        train_vlm(model, train, ex, tok.image_id, {"steps": 3})
 
 
 def test_shipped_checkpoint_reproduces_its_accuracy(tok):
