@@ -10,7 +10,7 @@ import textwrap
 
 from . import ROOT
 from .book import check_book, load_seed_map, toc_files
-from .rl import registry
+from . import registry
 
 RL_FAMILIES = registry.FAMILIES
 ENTRY_FONTSIZE = 8  # points; the book map's entry text (11 px at the book's 100 dpi)
@@ -159,7 +159,7 @@ def draw_book_map(nodes: list[Node], book_map: dict, max_chars: int = 20):
 
 
 def load_rl_algorithms(path: pathlib.Path | str | None = None) -> list[dict]:
-    """The algorithm registry ``data/rl-algorithms.csv``, validated (see :mod:`lib.rl.registry`)."""
+    """The algorithm registry ``data/rl-algorithms.csv``, validated (see :mod:`lib.registry`)."""
     return registry.load_table("algorithms", path)
 
 

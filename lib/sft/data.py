@@ -89,7 +89,7 @@ def self_generated_records(model, tokenizer, n: int, seed: int, max_new_tokens: 
 def converted_records(rows: Sequence[dict] | None = None) -> list[dict]:
     """Questions and answers made from the book's RL algorithm table (three per row)."""
     if rows is None:
-        from lib.rl.registry import load_table
+        from lib.registry import load_table
 
         rows = load_table("algorithms")
     out = []

@@ -7,7 +7,11 @@
 * ``"history"`` — ``data/rl-basics-history.csv``, milestones of RL (Part 6, seed-33).
 
 :func:`check_links` verifies that every link resolves: the symbol imports, the notebook exists, is
-listed in ``_toc.yml`` and uses the symbol — so the tables cannot drift from the code.
+listed in ``_toc.yml`` and uses the symbol — so the tables cannot drift from the code. It lives beside
+:mod:`lib.book` and :mod:`lib.bookmap` (the book's structure), not in :mod:`lib.rl`: algorithms do not
+know where the book shows them.
+
+Book: seed-1-5, seed-33, seed-41.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import csv
 import importlib
 import pathlib
 
-from .. import DATA_DIR, ROOT
+from . import DATA_DIR, ROOT
 
 #: The tables this module knows, by short name.
 TABLES = {"history": "rl-basics-history.csv", "algorithms": "rl-algorithms.csv"}
@@ -111,7 +115,7 @@ def check_links(rows: list[dict], root: pathlib.Path | str | None = None) -> lis
     given, with or without ``.ipynb``) must exist, be listed in ``_toc.yml`` and mention the
     symbol's name; a notebook without a symbol is a problem too.
     """
-    from ..book import toc_files
+    from .book import toc_files
 
     root = pathlib.Path(root) if root is not None else ROOT
     try:

@@ -3,7 +3,7 @@ import pathlib
 
 import pytest
 
-from lib.rl.registry import check_links, load_table, resolve_symbol
+from lib.registry import check_links, load_table, resolve_symbol
 
 
 @pytest.mark.parametrize("name", ["history", "algorithms"])
@@ -51,7 +51,7 @@ def test_sidecar_describes_the_columns(name):
     import json
 
     from lib import DATA_DIR
-    from lib.rl.registry import TABLES
+    from lib.registry import TABLES
     csv_path = DATA_DIR / TABLES[name]
     meta = json.loads(csv_path.with_suffix(".json").read_text(encoding="utf-8"))
     with csv_path.open(encoding="utf-8") as f:
@@ -60,7 +60,7 @@ def test_sidecar_describes_the_columns(name):
 
 
 def test_history_links_what_the_book_implements():
-    from lib.rl.registry import check_history
+    from lib.registry import check_history
 
     history, algorithms = load_table("history"), load_table("algorithms")
     assert check_history(history, algorithms) == []
