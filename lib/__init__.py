@@ -4,6 +4,8 @@ Notebooks import this package; they explain and drive it, they do not re-impleme
 Sub-packages: ``lib.rl`` (reinforcement learning), ``lib.llm`` (the tiny language model),
 ``lib.viz`` (style and plot helpers), ``lib.exercises`` (auto-checkers), ``lib.book``
 (the seed-map contract and book structure).
+
+Book: infrastructure (seeding, device, glue, progress bars for every notebook).
 """
 from __future__ import annotations
 

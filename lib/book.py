@@ -19,6 +19,8 @@ The contract:
   macro renders in the built book but not in Jupyter or Colab;
 * no ``assert`` on wall-clock time (a line asserting on ``perf_counter``, ``speedup``,
   ``elapsed``, ``seconds`` …): timings are shown, speed is measured in ``bench/``.
+
+Book: seed-1 (and the contract every notebook is tested against).
 """
 from __future__ import annotations
 
@@ -323,6 +325,94 @@ def check_book(root: pathlib.Path | str | None = None, seed_map: Iterable[SeedEn
                 findings.append(f"{lab}: belongs in chapters/{chapter_of[lab]}/, found in {w}")
     covered = {lab: where[0] for lab, where in found.items() if lab in chapter_of}
     return BookReport(findings, covered, len(entries))
+
+
+# ------------------------------------------------------------------ section <-> code <-> test
+BOOK_LINE_RE = re.compile(r"^Book:(.*?)(?:\n\s*\n|\Z)", re.M | re.S)
+LABEL_RE = re.compile(r"\bseed-\d+(?:-\d+)?\b")
+
+
+def module_book_lines(root: pathlib.Path | str | None = None) -> dict[str, str | None]:
+    """Every ``lib`` module (path relative to ``root``) -> the text of its docstring's ``Book:``
+    paragraph, or ``None`` when it has none."""
+    import ast
+
+    root = pathlib.Path(root) if root is not None else ROOT
+    out = {}
+    for path in sorted((root / "lib").rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        m = BOOK_LINE_RE.search(doc)
+        out[rel] = " ".join(m.group(1).split()) if m else None
+    return out
+
+
+def section_spans(nb: dict) -> dict[str, list[dict]]:
+    """Each section label of a notebook -> its cells (from its ``(label)=`` target to the next)."""
+    spans: dict[str, list[dict]] = {}
+    current = None
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            labels = re.findall(r"^\((seed-[0-9-]+)\)=", cell_source(cell), flags=re.M)
+            if labels:
+                current = labels[-1]
+                for lab in labels:
+                    spans.setdefault(lab, [])
+        if current is not None:
+            spans[current].append(cell)
+    return spans
+
+
+def check_code_links(root: pathlib.Path | str | None = None) -> list[str]:
+    """The links between sections and their code, both ways.
+
+    * every ``lib`` module except ``__init__``/``__main__`` names the section(s) it serves in a
+      ``Book:`` paragraph of its docstring (labels such as ``seed-71``; a module that serves no
+      single section says ``Book: infrastructure …`` or ``Book: every …``);
+    * every label a module names is a section of the book;
+    * every section of the book is named by at least one module;
+    * every section shows the core lines of the code it runs (a ``show_code(`` call in one of its
+      code cells), unless the notebook's metadata ``book.sections_without_code`` gives the reason
+      for that label (e.g. a page drawn from a data table).
+    """
+    root = pathlib.Path(root) if root is not None else ROOT
+    findings: list[str] = []
+    sections: dict[str, str] = {}
+    for path in find_notebooks(root):
+        rel = path.relative_to(root).as_posix()
+        nb = read_notebook(path)
+        exempt = nb.get("metadata", {}).get("book", {}).get("sections_without_code", {}) or {}
+        for lab, cells in section_spans(nb).items():
+            sections[lab] = rel
+            shows = any(c.get("cell_type") == "code" and "show_code(" in cell_source(c) for c in cells)
+            reason = str(exempt.get(lab, "")).strip()
+            if not shows and not reason:
+                findings.append(f"{rel}: section {lab} shows no lib code (add show_code(...) or give "
+                                f"the reason in metadata book.sections_without_code)")
+            if shows and reason:
+                findings.append(f"{rel}: section {lab} shows code but is listed in sections_without_code")
+        for lab in exempt:
+            if lab not in section_spans(nb):
+                findings.append(f"{rel}: sections_without_code names {lab}, not a section of it")
+    named: set[str] = set()
+    for rel, text in module_book_lines(root).items():
+        name = pathlib.PurePosixPath(rel).name
+        if text is None:
+            if name not in ("__init__.py", "__main__.py"):
+                findings.append(f"{rel}: its docstring has no 'Book:' paragraph naming its section(s)")
+            continue
+        labels = LABEL_RE.findall(text)
+        if not labels and not re.match(r"(infrastructure|every)\b", text):
+            findings.append(f"{rel}: 'Book:' names no section label (seed-N) and is not "
+                            f"'infrastructure' or 'every ...': {text[:60]!r}")
+        for lab in labels:
+            if lab not in sections:
+                findings.append(f"{rel}: 'Book:' names {lab}, which is no section of the book")
+        named.update(labels)
+    for lab, rel in sorted(sections.items()):
+        if lab not in named:
+            findings.append(f"{lab} ({rel}): no lib module names this section in its 'Book:' line")
+    return findings
 
 
 def new_notebook(cells: list[tuple[str, str] | tuple[str, str, dict]], metadata: dict | None = None) -> dict:

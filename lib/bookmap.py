@@ -1,6 +1,8 @@
 """The two maps of Part 1, computed from data: the book map (stages of building a large model,
 each node a seed entry linked to the notebook that computes it) and the RL algorithm map (a
 table of algorithms, the ones the book implements linked to their ``lib`` symbol and notebook).
+
+Book: seed-1, seed-1-5.
 """
 from __future__ import annotations
 

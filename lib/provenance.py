@@ -2,7 +2,9 @@
 
 Every shipped artefact (``data/checkpoints/*/meta.json``) and every benchmark record
 (``bench/results/*.json``) records these, so a reader can tell which code and which machine
-produced a number. Book: the checkpoint sidecars and the benchmark appendix.
+produced a number.
+
+Book: infrastructure (the checkpoint sidecars and the benchmark appendix).
 """
 from __future__ import annotations
 

@@ -12,8 +12,7 @@ The convention (RL and language-model training alike):
   episodes, one dict of diagnostics per update, and the wall time (with the part spent
   evaluating, which benchmarks subtract).
 
-Book: used by every training section (seed-56 … seed-75); the convention is described in the
-appendix's benchmark page.
+Book: infrastructure (every training loop of the book follows this convention).
 """
 from __future__ import annotations
 

@@ -84,7 +84,9 @@ def show_code(obj, *, test: str | None = None, start: str | None = None, stop: s
     exist. ``start`` and ``stop`` are substrings: the block runs from the first line containing
     ``start`` to the first later line containing ``stop`` (both included); either may be left
     out. Raises ``ValueError`` when a marker is not found or the test file does not exist.
+    Decorated functions (e.g. ``@torch.no_grad()``) are shown from their own source.
     """
+    obj = inspect.unwrap(obj)
     path = _lib_file(obj)
     lines, first = inspect.getsourcelines(obj)
     lo, hi = 0, len(lines)

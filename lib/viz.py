@@ -2,6 +2,8 @@
 
 The palette is the seed's (light blue, light yellow, blue-purple, pink) so that readers
 recognise the diagrams; darker companions are used where a line needs contrast.
+
+Book: infrastructure (the style of every figure).
 """
 from __future__ import annotations
 

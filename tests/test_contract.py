@@ -218,3 +218,59 @@ def test_config_only_macros_fail(tmp_path):
     path.write_text(json.dumps(nb))
     findings = book.check_book(root, ENTRIES).findings
     assert len(findings) == 1 and "uses \\E, a macro defined only in _config.yml" in findings[0]
+
+
+# ------------------------------------------------------------------ section <-> code <-> test
+
+def test_every_section_links_to_its_code_and_every_module_to_its_sections():
+    findings = book.check_code_links(ROOT)
+    assert findings == [], "\n".join(findings)
+
+
+def _code_book(tmp_path, module_doc, cells, metadata=None):
+    (tmp_path / "lib").mkdir(parents=True)
+    (tmp_path / "lib" / "__init__.py").write_text('"""No Book line needed in a package index."""\n')
+    (tmp_path / "lib" / "algo.py").write_text(f'"""{module_doc}"""\n')
+    nb = book.new_notebook(cells, metadata)
+    path = tmp_path / "chapters" / "01-a" / "x.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    return tmp_path
+
+
+SECTION = "(seed-1)=\n## Section\n"
+
+
+def test_code_links_pass_when_both_directions_hold(tmp_path):
+    root = _code_book(tmp_path, "An algorithm.\n\nBook: seed-1.\n",
+                      [("md", SECTION), ("code", "show_code(f)")])
+    assert book.check_code_links(root) == []
+
+
+def test_code_links_catch_each_broken_direction(tmp_path):
+    root = _code_book(tmp_path, "An algorithm without its section.\n", [("md", SECTION), ("code", "x = 1")])
+    findings = book.check_code_links(root)
+    assert any("lib/algo.py: its docstring has no 'Book:'" in f for f in findings), findings
+    assert any("section seed-1 shows no lib code" in f for f in findings), findings
+    assert any("seed-1 (chapters/01-a/x.ipynb): no lib module names" in f for f in findings), findings
+
+
+def test_code_links_reject_unknown_labels_and_vague_lines(tmp_path):
+    root = _code_book(tmp_path, "x\n\nBook: seed-1, seed-99.\n", [("md", SECTION), ("code", "show_code(f)")])
+    assert any("names seed-99, which is no section" in f for f in book.check_code_links(root))
+    (root / "lib" / "algo.py").write_text('"""x\n\nBook: somewhere.\n"""\n')
+    assert any("names no section label" in f for f in book.check_code_links(root))
+    (root / "lib" / "algo.py").write_text('"""x\n\nBook: infrastructure.\n"""\n')
+    assert any("no lib module names" in f for f in book.check_code_links(root))
+
+
+def test_sections_without_code_need_a_reason_and_a_real_label(tmp_path):
+    meta = {"book": {"sections_without_code": {"seed-1": "a timeline drawn from a data table"}}}
+    root = _code_book(tmp_path, "x\n\nBook: seed-1.\n", [("md", SECTION), ("code", "x = 1")], meta)
+    assert book.check_code_links(root) == []
+    meta["book"]["sections_without_code"] = {"seed-1": "reason", "seed-7": "typo"}
+    root2 = _code_book(tmp_path / "b", "x\n\nBook: seed-1.\n", [("md", SECTION), ("code", "show_code(f)")],
+                       meta)
+    findings = book.check_code_links(root2)
+    assert any("shows code but is listed" in f for f in findings), findings
+    assert any("names seed-7, not a section" in f for f in findings), findings

@@ -36,3 +36,10 @@ def test_rejects_code_outside_lib():
         show_code(pytest.raises)
     with pytest.raises(TypeError, match="function, class or method"):
         show_code(3)
+
+
+def test_decorated_function_is_unwrapped_to_its_lib_source():
+    from lib.llm.generate import generate  # decorated with @torch.no_grad()
+
+    block = show_code(generate, test="tests/test_llm_generate.py", start="cache = model.new_cache")
+    assert block.path == "lib/llm/generate.py" and "cache = model.new_cache" in block.source.splitlines()[0]

@@ -8,6 +8,8 @@ batch weighs the same, as in Hugging Face's ``DataCollatorForCompletionOnlyLM`` 
 :func:`sft_batch` builds the tensors, :func:`sft_loss` computes the loss, :func:`sft_train` runs AdamW with
 warmup and cosine decay (:func:`lib.llm.train.lr_at`). ``python -m lib.align.sft`` makes the book's shipped
 cold-start checkpoint ``tiny-lm-arith-sft`` (see :func:`make_cold_start`).
+
+Book: seed-9, seed-11, seed-12, seed-72 (the cold start before GRPO).
 """
 from __future__ import annotations
 

@@ -13,6 +13,8 @@ The two-step questions are split into disjoint sets from one seed:
 * ``held_out`` — never trained on; every reported accuracy is measured here.
 
 Prompts use the corpus's format ``Q: What is 17 + 6 * 2?\\nA:``; completions ``" " + cot_answer`` and EOS.
+
+Book: seed-26, seed-28, seed-30, seed-31, seed-32, seed-72.
 """
 from __future__ import annotations
 

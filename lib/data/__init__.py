@@ -10,7 +10,7 @@ Everything here is produced deterministically from a seed; nothing is downloaded
 * :mod:`lib.data.shapes` — small RGB images of coloured shapes with captions/questions
   (the tiny VLM's data).
 
-Book: seed-2 (the pretraining corpus) and every section that uses the book's tasks.
+Book: seed-8 (the pretraining corpus) and every section that uses the book's tasks.
 """
 from __future__ import annotations
 

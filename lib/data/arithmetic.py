@@ -6,7 +6,7 @@ precedence left to right. :func:`arithmetic_facts` lists all 674 one-step proble
 operands; :func:`fact_chain_problems` draws multi-step problems made only of such facts (the
 GRPO section's task). The verifiers that check answers and steps are in :mod:`lib.data.verify`.
 
-Book: seed-2 (the pretraining corpus), seed-72 (GRPO's task), seed-23 (chain of thought).
+Book: seed-8 (the pretraining corpus), seed-23 (chain of thought), seed-72 (GRPO's task).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 :func:`chat_pairs` makes instruction/response pairs in a messages format for supervised
 fine-tuning (the pretraining text uses a plain ``Q:``/``A:`` format instead).
 
-Book: seed-2 (pretraining corpus), seed-10 (instruction data).
+Book: seed-5 (Chinese in the tokenizer), seed-8 (pretraining corpus), seed-15 (instruction data).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Small shared pieces of the data generators: seeds and counts checked the same way everywhere.
 
-Book: infrastructure of every generated corpus (seed-2 onwards).
+Book: infrastructure of every generated corpus.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ Four kinds of text, all generated from a seed (no downloads):
 Topics live in their own modules: :mod:`lib.data.arithmetic`, :mod:`lib.data.verify`,
 :mod:`lib.data.world`, :mod:`lib.data.chat`; this one assembles them.
 
-Book: seed-2 (pretraining data), seed-5 (pretraining).
+Book: seed-5 (the tokenizer's training text), seed-8 (pretraining).
 """
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ Each image (default 24 x 24) shows one shape (:data:`SHAPES`) in one colour (:da
 with a little colour jitter) in one quadrant (:data:`POSITIONS`, random size and offset inside
 the quadrant) on a noisy dark background. Labels are kept as integer arrays, and the pixel mask
 of the shape is returned too (to check where a model looks).
+
+Book: seed-7.
 """
 from __future__ import annotations
 

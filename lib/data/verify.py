@@ -5,7 +5,7 @@
 :func:`verify_answer` judges the final answer (an outcome verifier). Later chapters build their
 rewards, reward models and process reward models on these.
 
-Book: seed-72 (GRPO's reward), seed-23 (chain of thought), seed-9 (SFT evaluation).
+Book: seed-24 (self-consistency), seed-28, seed-32, seed-72 (GRPO's reward).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Short sentences (English and Chinese) about it are part of the pretraining corpu
 structured form (:meth:`World.query`, :meth:`World.facts`, :meth:`World.document`) serves
 knowledge probing, fine-tuning tasks, retrieval and tool calls.
 
-Book: seed-2 (pretraining corpus), seed-9 (SFT task), seed-30 (RAG), seed-32 (function calling).
+Book: seed-8 (pretraining corpus), seed-9 (fine-tuning task), seed-31 (RAG), seed-32 (function calling).
 """
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Each checker calls the reader's function and the vetted ``lib.llm`` implementation on the same
 random float32 torch inputs and returns a :class:`~lib.exercises.CheckReport` (truthy on success).
+
+Book: seed-2, seed-4, seed-6, seed-8.
 """
 from __future__ import annotations
 

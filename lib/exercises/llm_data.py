@@ -2,6 +2,8 @@
 
 Each checker compares the reader's function with the vetted ``lib`` implementation on random
 inputs (:func:`lib.exercises.check_function`) and returns a truthy/falsy :class:`CheckReport`.
+
+Book: seed-5, seed-7.
 """
 from __future__ import annotations
 

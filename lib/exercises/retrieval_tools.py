@@ -1,4 +1,7 @@
-"""Exercise checkers for Part 5's RAG and function-calling sections (seed-31, seed-32)."""
+"""Exercise checkers for Part 5's RAG and function-calling sections (seed-31, seed-32).
+
+Book: seed-31, seed-32.
+"""
 
 from __future__ import annotations
 

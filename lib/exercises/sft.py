@@ -2,6 +2,8 @@
 
 Sections: the chat format, the SFT loss and packing (seed-13 ... seed-16, helper C), and the
 parameter-efficient methods (seed-9 ... seed-12).
+
+Book: seed-9, seed-11, seed-12, seed-14, seed-15, seed-16.
 """
 from __future__ import annotations
 

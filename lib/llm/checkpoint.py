@@ -8,6 +8,8 @@ A checkpoint is a folder (the book ships them in ``data/checkpoints/<name>/``)::
 
 ``load_model("tiny-lm")`` resolves a bare name against ``data/checkpoints``. A tied LM head is
 stored once (under ``embed_tokens.weight``) and re-tied on load.
+
+Book: seed-8 (and every section that loads a shipped model).
 """
 from __future__ import annotations
 

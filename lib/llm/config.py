@@ -4,6 +4,8 @@ One frozen dataclass, :class:`LMConfig`, describes every size and switch of
 :class:`lib.llm.model.TinyLM`. It is validated on construction: impossible combinations
 (heads that do not divide the width, an odd head dimension for RoPE, ``top_k`` larger than
 the number of experts, ...) raise ``ValueError`` with a message that says what was expected.
+
+Book: seed-3, seed-8.
 """
 from __future__ import annotations
 

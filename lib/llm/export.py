@@ -7,6 +7,8 @@
 loads offline. ``to_hf_state_dict`` / ``hf_config_dict`` are the conversions themselves
 (used by the tests to build the reference models in memory). ``transformers`` is only needed to
 *load* the export, not to write it.
+
+Book: seed-8.
 """
 from __future__ import annotations
 

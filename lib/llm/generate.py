@@ -12,8 +12,11 @@ tokens (up to float round-off in the logits).
 
 Part 5 adds sampling diagnostics: :func:`processed_probs` (the distribution actually sampled),
 :func:`sample_tokens` (many draws of one step), :func:`nucleus_size`, :func:`chi_square_gof` and
-:func:`distinct_n`. Book: seed-4 (generation), seed-28, seed-29, seed-30 (sampling); search lives in
-:mod:`lib.llm.search`.
+:func:`distinct_n`; search lives in :mod:`lib.llm.search`. The batched helpers at the end
+(:func:`left_pad`, :func:`token_logprobs`, :func:`sample_groups`, :func:`greedy_accuracy`,
+:func:`sampled_hits`) serve every section that samples many prompts at once.
+
+Book: seed-4 (generation), seed-28, seed-29, seed-30 (sampling), seed-72 (GRPO's groups).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ Main entry points: :class:`TinyLM` (``forward`` returns an :class:`LMOutput`), :
 the building blocks :class:`RMSNorm`, :func:`rope_cos_sin`, :func:`apply_rope`,
 :class:`Attention`, :class:`SwiGLU`, :class:`MoE`, and the helpers :func:`count_parameters`,
 :func:`moe_load_balancing_loss`.
+
+Book: seed-2, seed-3, seed-6, seed-8.
 """
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ The corpus is ``lib.data.build_corpus(seed=0)`` tokenized with the book's tokeni
 joined with ``<|eos|>``. The checkpoint's ``meta.json`` records the configs, seed, metrics
 (validation loss on the whole validation split, recomputed by ``tests/test_checkpoints.py``),
 the loss / LR curves, the tokenizer's SHA-256 and the exact command.
+
+Book: seed-8.
 """
 from __future__ import annotations
 

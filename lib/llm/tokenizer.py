@@ -22,6 +22,8 @@ by their own Unicode tables. They agree on every character of Unicode 14.0 (test
 5th assigned code point in three contexts). Characters added in Unicode 15.1 and later (e.g. the
 CJK Extension I ideograph U+323CA) are known to ``regex`` but not to ``tokenizers``' engine, so
 text containing them may be split, and so encoded, differently by lib and by the export.
+
+Book: seed-5.
 """
 from __future__ import annotations
 

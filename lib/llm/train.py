@@ -4,6 +4,8 @@ Data is a 1-D tensor of token ids (the concatenated corpus). Training draws rand
 of ``seq_len + 1`` tokens (input = first ``seq_len``, target = last ``seq_len``); evaluation
 walks the validation tokens in fixed, non-overlapping windows so that it is deterministic and
 reproducible from a checkpoint (:func:`evaluate_loss`).
+
+Book: seed-8.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Packing several SFT samples into fixed-length rows (Book: seed-16).
+"""Packing several SFT samples into fixed-length rows.
 
 Padding every sample of a batch to the longest one wastes compute on pad tokens. Packing
 concatenates samples into rows of ``row_len`` tokens instead; to keep them independent:
@@ -13,7 +13,10 @@ concatenates samples into rows of ``row_len`` tokens instead; to keep them indep
 With all three, each sample's loss is the same packed or alone (to float rounding).
 :func:`pack` places samples by *first-fit decreasing* (longest first, into the first row with
 room) or in order (``"sequential"``); :func:`pad_batch` is the plain padded batch to compare.
+
 Segment ids mark the samples of a row: ``1, 2, …`` in placement order, ``0`` for padding.
+
+Book: seed-16.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
 * :mod:`.checkpoint` — safetensors + JSON sidecar I/O (the shipped model is in
   ``data/checkpoints/vlm``); ``python -m lib.llm.vlm`` retrains it.
 
-Book: seed-8 (multimodal models).
+Book: seed-7 (multimodal models).
 """
 from __future__ import annotations
 

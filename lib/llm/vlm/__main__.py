@@ -1,6 +1,6 @@
 """Train the shipped VLM: ``python -m lib.llm.vlm [--out data/checkpoints/vlm]``.
 
-Book: seed-8 (multimodal models).
+Book: seed-7 (multimodal models).
 """
 from __future__ import annotations
 

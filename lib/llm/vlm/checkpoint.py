@@ -1,6 +1,6 @@
 """Saving and loading the tiny VLM (safetensors + a JSON sidecar; no pickles).
 
-Book: seed-8 (multimodal models).
+Book: seed-7 (multimodal models).
 """
 from __future__ import annotations
 

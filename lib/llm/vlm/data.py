@@ -1,6 +1,6 @@
 """The tiny VLM's data: question/answer token sequences about generated shape images.
 
-Book: seed-8 (multimodal models).
+Book: seed-7 (multimodal models).
 """
 from __future__ import annotations
 

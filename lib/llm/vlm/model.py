@@ -12,7 +12,7 @@ next-token cross-entropy on the answer tokens only. :func:`attention_maps` recom
 decoder's attention probabilities (hidden by ``scaled_dot_product_attention``) so a notebook can
 show which image patches a text token looks at.
 
-Book: seed-8 (multimodal models).
+Book: seed-7 (multimodal models).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Training and evaluating the tiny VLM: the answer-token loss, greedy answers, accuracy.
 
-Book: seed-8 (multimodal models).
+Book: seed-7 (multimodal models).
 """
 from __future__ import annotations
 
