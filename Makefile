@@ -95,21 +95,11 @@ strip: setup
 bib: setup
 	$(BIN)/python tools/make_bib.py
 
-# Regenerate the shipped tokenizer and checkpoints (see each data/ sidecar for the exact command and
-# the machine that produced the shipped files; a CPU rerun gives equivalent, not bit-identical, weights).
+# Regenerate every shipped artefact from the one table in tools/checkpoints.py (each writes a sidecar
+# with the command, the commit and the machine; a CPU rerun gives equivalent, not bit-identical,
+# weights). `python tools/checkpoints.py --list` prints the table; `--only NAME` runs one row.
 checkpoints: setup
-	$(BIN)/python -m lib.llm.tokenizer
-	OMP_NUM_THREADS=2 $(BIN)/python -m lib.llm.pretrain --preset tiny-lm
-	OMP_NUM_THREADS=2 $(BIN)/python -m lib.llm.pretrain --preset tiny-lm-moe
-	OMP_NUM_THREADS=1 $(BIN)/python -m lib.align.sft
-	OMP_NUM_THREADS=1 $(BIN)/python -m lib.peft.compare
-	OMP_NUM_THREADS=1 $(BIN)/python -m lib.align.sft --direct
-	OMP_NUM_THREADS=1 $(BIN)/python -m lib.rag train --no-progress
-	OMP_NUM_THREADS=1 $(BIN)/python -m lib.rag train --init tiny-lm-rag --steps 1000 --no-progress
-	OMP_NUM_THREADS=1 $(BIN)/python -m lib.toolcall train --no-progress
-	OMP_NUM_THREADS=1 $(BIN)/python -c "from lib.rl.marl import make_spread_checkpoint; \
-		make_spread_checkpoint('data/checkpoints/marl-spread', (0, 1, 2, 3, 4))"
-	$(BIN)/python -m lib.llm.vlm --steps 4000 --lr 0.001 --vision-layers 1 --lm-layers 2 --batch-size 64 --n-train 6000 --device $$($(BIN)/python -c "import lib; print(lib.device().type)")
+	$(BIN)/python tools/checkpoints.py
 
 # Performance comparisons against the reference libraries. The RL scripts rewrite the JSON records in
 # bench/results/ (rendered by chapters/11-appendix/benchmarks.ipynb), the GRPO one bench/grpo_seeds.json;
