@@ -1,4 +1,5 @@
 """Tests of lib.llm.generate: processors vs Hugging Face warpers, cache vs no cache, eos, HF generate."""
+import numpy as np
 import pytest
 import torch
 
@@ -125,3 +126,23 @@ def test_edge_inputs_are_rejected_clearly():
         generate(m, torch.zeros(1, 2), 3)
     with pytest.raises(TypeError, match="integer token ids"):
         generate(m, torch.zeros(1, 2, dtype=torch.bool), 3)
+
+
+def _tiny_lm_12(seed=0):
+    torch.manual_seed(seed)
+    return TinyLM(LMConfig(vocab_size=12, d_model=32, n_layers=1, n_heads=2, n_kv_heads=2, d_ff=64, max_seq_len=32))
+
+
+def test_sampled_hits_shape_seed_and_pass_at_k():
+    from lib.llm.generate import sampled_hits
+    model = _tiny_lm_12(2)
+    prompts = [[1, 2], [3, 4], [5, 6]]
+    check = lambda i, c: c[0] % 2 == 0
+    h1 = sampled_hits(model, prompts, check, eos_id=11, samples=6, max_new_tokens=2, seed=5)
+    h2 = sampled_hits(model, prompts, check, eos_id=11, samples=6, max_new_tokens=2, seed=5, batch_size=2)
+    assert h1.shape == (3, 6) and h1.dtype == bool
+    assert np.array_equal(h1, sampled_hits(model, prompts, check, eos_id=11, samples=6, max_new_tokens=2, seed=5))
+    assert h2.shape == (3, 6)
+    assert sampled_hits(model, prompts, check, 11, samples=1, max_new_tokens=2).shape == (3, 1)
+    with pytest.raises(ValueError, match="samples"):
+        sampled_hits(model, prompts, check, 11, samples=0)

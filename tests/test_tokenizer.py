@@ -227,37 +227,6 @@ def test_input_validation(tok):
         tok.encode_batch("abc")
 
 
-def test_exercise_checkers():
-    from lib.exercises.llm_data import check_merge_pair, check_most_frequent_pair
-
-    assert check_merge_pair(merge_pair, trials=10)
-    assert check_most_frequent_pair(most_frequent_pair, trials=10)
-
-    def overlapping(ids, pair, new_id):      # merges overlapping occurrences: wrong on [1, 1, 1]
-        out = list(ids)
-        for i in range(len(out) - 1):
-            if (out[i], out[i + 1]) == tuple(pair):
-                out[i] = new_id
-        return [v for j, v in enumerate(out) if not (j > 0 and out[j - 1] == new_id and v == pair[1])]
-    assert not check_merge_pair(overlapping, trials=40)
-
-    def largest_tie(words):                  # breaks ties the wrong way
-        c = Counter()
-        for w, n in words.items():
-            for p in zip(w, w[1:]):
-                c[p] += n
-        if not c:
-            return None
-        best = max(c, key=lambda p: (c[p], p))
-        return best, c[best]
-    assert not check_most_frequent_pair(largest_tie, trials=40)
-
-    def boom(*args, **kwargs):
-        raise RuntimeError("not yet")
-    assert not check_merge_pair(boom, trials=2)
-    assert not check_most_frequent_pair(boom, trials=2)
-
-
 def test_decode_skipping_specials_joins_the_bytes_around_them(tok, hf):
     # regression: a skipped special token flushed the byte buffer, so a character split around it
     # decoded as two U+FFFD; Hugging Face drops the special token first, then decodes the bytes

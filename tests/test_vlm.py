@@ -1,10 +1,10 @@
-"""Tests of lib.data.shapes and lib.llm.vlm (the tiny vision-language model)."""
+"""Tests of lib.llm.vlm (the tiny vision-language model): patches, examples, forward pass, attention
+maps, training and the shipped checkpoint."""
 import numpy as np
 import pytest
 import torch
 
-from lib.data.shapes import COLOURS, POSITIONS, QUESTIONS, SHAPES, answer_for, chance_accuracy, make_shapes
-from lib.exercises.llm_data import check_patchify
+from lib.data.shapes import QUESTIONS, make_shapes
 from lib.llm.tokenizer import load_tokenizer
 from lib.llm.vlm import (TinyVLM, VLMConfig, attention_maps, chance_levels, default_config, evaluate_vlm,
                          heldout_set, load_vlm, make_examples, patchify, train_vlm, VLMTrainConfig)
@@ -13,35 +13,6 @@ from lib.llm.vlm import (TinyVLM, VLMConfig, attention_maps, chance_levels, defa
 @pytest.fixture(scope="module")
 def tok():
     return load_tokenizer()
-
-
-def test_shapes_dataset():
-    ds = make_shapes(200, seed=0)
-    again = make_shapes(200, seed=0)
-    assert np.array_equal(ds.images, again.images)
-    assert ds.images.shape == (200, 24, 24, 3) and ds.images.dtype == np.float32
-    assert 0 <= ds.images.min() and ds.images.max() <= 1
-    assert set(np.unique(ds.colour)) == set(range(len(COLOURS)))
-    assert set(np.unique(ds.shape)) == set(range(len(SHAPES)))
-    # the mask sits in the labelled quadrant and the shape has its colour
-    for i in range(50):
-        ys, xs = np.nonzero(ds.masks[i])
-        assert len(ys) >= 8
-        top, left = ds.position[i] in (0, 1), ds.position[i] in (0, 2)
-        assert (ys.mean() < 12) == top and (xs.mean() < 12) == left
-        mean_col = ds.images[i][ds.masks[i]].mean(0)
-        assert np.abs(mean_col - np.array(list(COLOURS.values())[ds.colour[i]])).max() < 0.2
-    assert ds.caption(0) == f"a {ds.labels(0)[0]} {ds.labels(0)[1]} at the {ds.labels(0)[2]}"
-    assert answer_for("shape", "red", "cross", "top left") == "cross"
-    with pytest.raises(ValueError):
-        answer_for("size", "red", "cross", "top left")
-    with pytest.raises(ValueError):
-        make_shapes(0)
-    with pytest.raises(ValueError):
-        make_shapes(3, size=18)
-    assert chance_accuracy(np.array([0, 0, 1, 2])) == 0.5
-    with pytest.raises(ValueError):
-        chance_accuracy(np.array([]))
 
 
 def test_patchify_numpy_torch_and_conv():
@@ -67,17 +38,6 @@ def test_patchify_numpy_torch_and_conv():
         patchify(x[0], 4)
     with pytest.raises(ValueError):
         patchify(x, 0)
-
-
-def test_patchify_checker():
-    assert check_patchify(lambda images, patch: patchify(images, patch), trials=5)
-    # a common mistake: reshape without transposing mixes rows of different patches
-    wrong = lambda images, patch: np.asarray(images).reshape(images.shape[0], -1, patch * patch * images.shape[-1])  # noqa
-    assert not check_patchify(wrong, trials=10)
-
-    def boom(images, patch):
-        raise RuntimeError("no")
-    assert not check_patchify(boom, trials=2)
 
 
 def test_examples_alignment(tok):

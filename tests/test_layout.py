@@ -1,0 +1,71 @@
+"""The layout of lib: tests mirror the source tree, and the layers do not reach across.
+
+* every lib module has a test file named after it: ``tests/test_<module>.py`` or
+  ``tests/test_<package>_<module>.py`` (for a module of a nested package such as ``lib/llm/vlm/``,
+  the package's ``tests/test_vlm.py``), except the few listed in ``ALIASES`` with their reason;
+* ``lib.rl`` never imports the book's structure (``lib.book``, ``lib.bookmap``, ``lib.registry``).
+"""
+import ast
+import pathlib
+
+import lib
+
+ROOT = lib.ROOT
+TESTS = {p.name for p in (ROOT / "tests").glob("test_*.py")}
+
+#: Modules whose tests live under another name, and why.
+ALIASES = {
+    "lib/book.py": "test_contract.py",          # the seed-map contract is what lib.book implements
+    "lib/llm/pretrain.py": "test_checkpoints.py",  # its recipe is checked by reloading the shipped models
+    "lib/llm/export.py": "test_llm_model.py",    # export = equality with transformers' model
+    "lib/llm/config.py": "test_llm_model.py",
+    "lib/llm/checkpoint.py": "test_checkpoints.py",
+    "lib/peft/adapters.py": "test_peft_methods.py",
+}
+
+
+def candidates(rel: str) -> set[str]:
+    parts = pathlib.PurePosixPath(rel).with_suffix("").parts[1:]      # drop "lib"
+    mod = parts[-1]
+    names = {f"test_{mod}.py"}
+    if len(parts) >= 2:
+        names.add(f"test_{parts[-2]}_{mod}.py")
+        names.add(f"test_{parts[-2]}.py" if len(parts) >= 3 else f"test_{parts[-2]}_{mod}.py")
+    return names
+
+
+def lib_modules():
+    for path in sorted((ROOT / "lib").rglob("*.py")):
+        if path.name not in ("__init__.py", "__main__.py"):
+            yield path.relative_to(ROOT).as_posix()
+
+
+def test_every_module_has_its_test_file():
+    missing = []
+    for rel in lib_modules():
+        if rel in ALIASES:
+            assert ALIASES[rel] in TESTS, f"{rel}: alias {ALIASES[rel]} does not exist"
+            continue
+        if not candidates(rel) & TESTS:
+            missing.append(f"{rel}: expected one of {sorted(candidates(rel))}")
+    assert missing == [], "\n".join(missing)
+
+
+def test_rl_does_not_import_the_books_structure():
+    offenders = []
+    for path in sorted((ROOT / "lib" / "rl").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                mod = node.module or ""
+                if node.level:          # relative: resolve against lib.rl
+                    base = ["lib", "rl"][: max(0, 2 - (node.level - 1))]
+                    mod = ".".join(base + ([mod] if mod else []))
+                names = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for n in names:
+                if n in ("lib.book", "lib.bookmap", "lib.registry"):
+                    offenders.append(f"{path.relative_to(ROOT)} imports {n}")
+    assert offenders == []
