@@ -170,7 +170,10 @@ def report(rec: dict) -> str:
     seeds = [s for s in rec["seeds"] if all((s, k) in runs for k in libs)]
     h, m = rec["header"], rec["header"]["machine"]
     loads = [r["loadavg_before"][0] for r in rec["runs"]] + [r["loadavg_after"][0] for r in rec["runs"]]
-    out = [f"Command: `{h['command']}`", "",
+    algo = rec["benchmark"].split("_")[0].upper()
+    out = [f"### {algo} on {rec['env_id']} ({rec['budget_steps'] // 1000}k steps): "
+           + " vs ".join(libs), "", f"Goal: {rec['goal']}.", "",
+           f"Command: `{h['command']}`", "",
            f"Commit `{h['commit'][:7]}`{' plus uncommitted changes' if h['tree_dirty'] else ''}; "
            f"{h['date_start']} → {h['date_end']}; {m['nproc']} × {m['cpu_model']}; 1-minute load "
            f"average seen by the runs {min(loads):.1f}–{max(loads):.1f}; torch {h['versions']['torch']}, "
@@ -209,6 +212,22 @@ def report(rec: dict) -> str:
                        + ", ".join(f"{x:.2f}" for x in rr) + f" (median **{statistics.median(rr):.2f}**)")
         else:
             out.append(f"* wall-time ratio {a} / {b}: no seed has both runs yet")
+    out.append("")
+    lib_runs = [r for r in rec["runs"] if r["library"] == libs[0]]
+    hits = sum(r["steps_to_threshold"] is not None for r in lib_runs)
+    need = len(rec["seeds"]) - 1
+    verdict = ("met" if hits >= need else "not met") if len(lib_runs) == len(rec["seeds"]) else \
+        ("so far met (at most one miss)" if len(lib_runs) - hits <= 1 else "not met")
+    out.append(f"* Goal \"≥ {rec['threshold']:g} within {rec['budget_steps']:,} steps in ≥ {need} of "
+               f"{len(rec['seeds'])} seeds\": {libs[0]} reached it in {hits} of {len(lib_runs)} seeds run — "
+               f"**{verdict}**.")
+    for a, b in rec["comparisons"]:
+        both = sorted(s for s, k in runs if k == a and (s, b) in runs)
+        if both:
+            med = statistics.median(runs[(s, a)]["train_seconds"] / runs[(s, b)]["train_seconds"] for s in both)
+            out.append(f"* Goal \"training wall time ≤ {b}'s\": median per-seed ratio {med:.2f} over "
+                       f"{len(both)} seeds — {'met' if med <= 1 else 'not met'} on this machine (shown, not "
+                       f"asserted: it depends on the machine and its load).")
     return "\n".join(out)
 
 
