@@ -12,12 +12,13 @@ wall time per 100k steps of each library with their ratio. Writes the JSON recor
 to --out (default bench/results/dqn_cartpole.json) after every run.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_dqn.py --seeds 0 1 2 3 4
-    .venv/bin/python bench/bench_dqn.py --make-checkpoint data/checkpoints/dqn-cartpole   # the shipped checkpoint
+
+The shipped checkpoint (data/checkpoints/dqn-cartpole) is made by lib, not here:
+``OMP_NUM_THREADS=1 python -m lib.rl.dqn --make-checkpoint data/checkpoints/dqn-cartpole``.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import sys
 import time
@@ -28,7 +29,7 @@ import torch
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lib.rl.dqn import DQNConfig, evaluate_q_policy, save_q_network, train_dqn  # noqa: E402
+from lib.rl.dqn import DQNConfig, evaluate_q_policy, train_dqn  # noqa: E402
 from lib.rl.rollout import evaluate  # noqa: E402
 
 from benchmeta import Record, loadavg, print_run  # noqa: E402
@@ -47,8 +48,8 @@ def run_lib(seed: int, steps: int, eval_every: int) -> dict:
     cfg = DQNConfig(seed=seed, total_steps=steps, stop_return=None, eval_every=eval_every, eval_episodes=10)
     r = train_dqn(cfg)
     final = evaluate_q_policy(r.q_net, "CartPole-v1", 20, seed=99_000 + seed)["returns"]
-    return {"curve": list(zip(r.eval_steps, r.eval_returns)), "final": final,
-            "train_seconds": r.wall_time_s - r.eval_time_s, "eval_seconds": r.eval_time_s}
+    return {"curve": list(zip(r.log.eval_steps, r.log.eval_returns)), "final": final,
+            "train_seconds": r.log.train_time, "eval_seconds": r.log.eval_time}
 
 
 def run_sb3(seed: int, steps: int, eval_every: int) -> dict:
@@ -86,19 +87,6 @@ def run_sb3(seed: int, steps: int, eval_every: int) -> dict:
             "train_seconds": total - cb.eval_time, "eval_seconds": cb.eval_time}
 
 
-def make_checkpoint(directory: str, seed: int) -> None:
-    cfg = DQNConfig(seed=seed, total_steps=100_000, stop_return=THRESHOLD)
-    r = train_dqn(cfg)
-    ev = evaluate_q_policy(r.q_net, "CartPole-v1", 20, seed=2024)["returns"]
-    metrics = {"eval_return_mean": float(ev.mean()), "eval_return_std": float(ev.std()), "eval_episodes": 20,
-               "eval_seed": 2024, "env_steps": r.env_steps, "steps_to_475": r.steps_to_threshold,
-               "eval_steps": r.eval_steps, "eval_returns": r.eval_returns,
-               "torch_threads": torch.get_num_threads()}
-    cmd = f"OMP_NUM_THREADS=1 python bench/bench_dqn.py --make-checkpoint {directory} --seed {seed}"
-    save_q_network(r.q_net, ROOT / directory, cfg, metrics, cmd)
-    print(json.dumps(metrics))
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -107,13 +95,8 @@ def main(argv=None) -> int:
     ap.add_argument("--libs", nargs="+", default=["lib", "sb3"], choices=["lib", "sb3"])
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "dqn_cartpole.json"),
                     help="the JSON record (see bench/benchmeta.py), rewritten after every run")
-    ap.add_argument("--make-checkpoint", metavar="DIR")
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    if args.make_checkpoint:
-        make_checkpoint(args.make_checkpoint, args.seed)
-        return 0
     rec = Record(args.out, benchmark="dqn_cartpole", env_id="CartPole-v1", threshold=THRESHOLD,
                  budget_steps=args.steps, seeds=args.seeds, argv=argv,
                  goal="mean evaluation return >= 475 within 100k steps in >= 4 of 5 seeds; "

@@ -43,8 +43,9 @@ def run(start: str, seed: int, steps: int, tok, task, before: dict) -> dict:
                      seed=seed)
     decode = lambda ids: tok.decode(ids, skip_special_tokens=True)  # noqa: E731
     t0 = time.perf_counter()
-    hist = grpo_train(model, encode_prompts(tok, task.rl_train), lambda i, c: reward(task.rl_train[i], decode(c)),
-                      tok.eos_id, cfg)
+    log = grpo_train(model, encode_prompts(tok, task.rl_train), lambda i, c: reward(task.rl_train[i], decode(c)),
+                     tok.eos_id, cfg).log
+    rewards = log.series("reward")
     wall = time.perf_counter() - t0
     after = evaluate_task(model, tok, task, return_hits=True)
     _, z = paired_gain(before["hits"], after["hits"])
@@ -52,8 +53,8 @@ def run(start: str, seed: int, steps: int, tok, task, before: dict) -> dict:
             "greedy_before": before["held_out"]["greedy"], "greedy_after": after["held_out"]["greedy"],
             "sampled_before": before["held_out"]["sampled"], "sampled_after": after["held_out"]["sampled"],
             "paired_z": z, "facts_after": after["facts"]["greedy"],
-            "reward_first10": float(np.mean(hist["reward"][:10])), "reward_last10": float(np.mean(hist["reward"][-10:])),
-            "no_signal_groups": float(np.mean(hist["frac_zero_groups"])), "max_kl": float(max(hist["kl"])),
+            "reward_first10": float(np.mean(rewards[:10])), "reward_last10": float(np.mean(rewards[-10:])),
+            "no_signal_groups": float(np.mean(log.series("frac_zero_groups"))), "max_kl": float(max(log.series("kl"))),
             "grpo_seconds": wall,
             # per-question correct samples (of 8) on the held-out questions: the pooled paired test
             "hits_before": before["hits"].sum(1).astype(int).tolist(),

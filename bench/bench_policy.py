@@ -47,11 +47,12 @@ PPO_ZOO = dict(n_envs=8, n_steps=32, batch_size=256, n_epochs=20, gamma=0.98, ga
 
 
 def ppo_lib(seed, steps, eval_every):
-    cfg = PPOConfig(total_steps=steps, eval_every=eval_every, eval_episodes=10)
-    pol, log = train_ppo(cfg, seed=seed)
-    final = evaluate(pol.deterministic, "CartPole-v1", 20, seed=99_000 + seed)
+    cfg = PPOConfig(total_steps=steps, eval_every=eval_every, eval_episodes=10, seed=seed)
+    run = train_ppo(cfg)
+    log = run.log
+    final = evaluate(run.policy.deterministic, "CartPole-v1", 20, seed=99_000 + seed)
     return {"curve": list(zip(log.eval_steps, log.eval_returns)), "final": final,
-            "train_seconds": log.wall_time - log.eval_time, "eval_seconds": log.eval_time}
+            "train_seconds": log.train_time, "eval_seconds": log.eval_time}
 
 
 class _EvalCallback:
@@ -118,11 +119,12 @@ def td3_lib(seed, steps, eval_every):
                      actor_lr=c["learning_rate"], critic_lr=c["learning_rate"], expl_noise=c["action_noise"],
                      policy_noise=c["target_policy_noise"], noise_clip=c["target_noise_clip"],
                      policy_delay=c["policy_delay"], buffer_size=c["buffer_size"],
-                     eval_every=eval_every, eval_episodes=10)
-    agent, log = train_ddpg(cfg, seed=seed)
-    final = evaluate(lambda o: agent.act(o), "Pendulum-v1", 20, seed=99_000 + seed)
+                     eval_every=eval_every, eval_episodes=10, seed=seed)
+    run = train_ddpg(cfg)
+    log = run.log
+    final = evaluate(run.act, "Pendulum-v1", 20, seed=99_000 + seed)
     return {"curve": list(zip(log.eval_steps, log.eval_returns)), "final": final,
-            "train_seconds": log.wall_time - log.eval_time, "eval_seconds": log.eval_time}
+            "train_seconds": log.train_time, "eval_seconds": log.eval_time}
 
 
 def _td3_sb3(c, seed, steps, eval_every):

@@ -39,14 +39,14 @@ COMMON = dict(total_steps=STEPS, anneal=False, eval_every=EVAL_EVERY)
 # name -> (notebook, training call); the calls are the notebooks' own lines
 METHODS = {
     "A2C": ("actor-critic-gae", lambda s: train_a2c(
-        A2CConfig(total_steps=STEPS, eval_every=EVAL_EVERY, eval_episodes=10), seed=s)[1]),
-    "vanilla PG": ("trpo-ppo", lambda s: train_ppo(PPOConfig(n_epochs=1, **COMMON), seed=s)[1]),
+        A2CConfig(total_steps=STEPS, eval_every=EVAL_EVERY, eval_episodes=10, seed=s)).log),
+    "vanilla PG": ("trpo-ppo", lambda s: train_ppo(PPOConfig(n_epochs=1, **COMMON, seed=s)).log),
     "TRPO": ("trpo-ppo", lambda s: train_trpo(
-        TRPOConfig(total_steps=STEPS, max_kl=DELTA, eval_every=EVAL_EVERY), seed=s)[1]),
+        TRPOConfig(total_steps=STEPS, max_kl=DELTA, eval_every=EVAL_EVERY, seed=s)).log),
     "PPO-Penalty": ("trpo-ppo", lambda s: train_ppo(
-        PPOConfig(variant="penalty", n_epochs=10, **COMMON), seed=s)[1]),
+        PPOConfig(variant="penalty", n_epochs=10, **COMMON, seed=s)).log),
     "PPO-Clip": ("trpo-ppo", lambda s: train_ppo(
-        PPOConfig(variant="clip", n_epochs=10, **COMMON), seed=s)[1]),
+        PPOConfig(variant="clip", n_epochs=10, **COMMON, seed=s)).log),
 }
 
 

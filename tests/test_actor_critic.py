@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib.rl.actor_critic import A2CConfig, ActorCritic, a2c_loss, baseline_gradient_samples, train_a2c
+from lib.rl.actor_critic import A2CConfig, A2CRun, ActorCritic, a2c_loss, make_policy, train_a2c
 from lib.rl.policy_gradient import exact_gradient, random_mdp, reinforce_gradient_samples, sample_episodes
 
 
@@ -38,47 +38,55 @@ def test_a2c_loss_terms():
 
 
 def test_baseline_estimators_unbiased_and_value_reduces_variance():
+    """The actor-critic section's claim on a tabular MDP: every baseline is unbiased, V(s) cuts variance
+    (the estimator is ``reinforce_gradient_samples(..., "baseline", baseline=b)``)."""
     mdp = random_mdp(n_states=3, n_actions=2, horizon=4, gamma=0.9, seed=3)
     rng = np.random.default_rng(0)
     theta = rng.normal(size=(3, 2))
     s, a, r = sample_episodes(mdp, theta, 20_000, rng)
     true = exact_gradient(mdp, theta)
     var = {}
-    for b in ("none", 2.0, "value"):
-        g = baseline_gradient_samples(mdp, theta, s, a, r, b)
+    for b in (0.0, 2.0, "value"):
+        g = reinforce_gradient_samples(mdp, theta, s, a, r, "baseline", baseline=b)
         se = g.std(0) / np.sqrt(len(g))
         assert np.all(np.abs(g.mean(0) - true) <= 4 * se + 1e-12)
         var[str(b)] = g.var(0).sum()
-    assert var["value"] < var["none"]
-    # "none" equals the lead's reward-to-go estimator, "value" its baseline estimator
-    np.testing.assert_allclose(baseline_gradient_samples(mdp, theta, s[:50], a[:50], r[:50], "none"),
+    assert var["value"] < var["0.0"]
+    # a zero baseline is the reward-to-go estimator
+    np.testing.assert_allclose(reinforce_gradient_samples(mdp, theta, s[:50], a[:50], r[:50], "baseline", 0.0),
                                reinforce_gradient_samples(mdp, theta, s[:50], a[:50], r[:50], "reward_to_go"))
-    np.testing.assert_allclose(baseline_gradient_samples(mdp, theta, s[:50], a[:50], r[:50], "value"),
-                               reinforce_gradient_samples(mdp, theta, s[:50], a[:50], r[:50], "baseline"))
     with pytest.raises(ValueError, match="baseline"):
-        baseline_gradient_samples(mdp, theta, s, a, r, "mean")
+        reinforce_gradient_samples(mdp, theta, s, a, r, "baseline", "mean")
     with pytest.raises(TypeError, match="baseline"):
-        baseline_gradient_samples(mdp, theta, s, a, r, [1.0])
+        reinforce_gradient_samples(mdp, theta, s, a, r, "baseline", [1.0])
     with pytest.raises(ValueError, match="share shape"):
-        baseline_gradient_samples(mdp, theta, s, a[:, :2], r, "none")
+        reinforce_gradient_samples(mdp, theta, s, a[:, :2], r, "baseline", 0.0)
 
 
 def test_short_a2c_run_improves():
     torch.set_num_threads(1)
-    _, log = train_a2c(A2CConfig(total_steps=20_000, eval_every=10_000, eval_episodes=5), seed=0)
+    run = train_a2c(A2CConfig(total_steps=20_000, eval_every=10_000, eval_episodes=5))
+    assert isinstance(run, A2CRun) and isinstance(run.policy, ActorCritic)
+    log = run.log
     assert max(log.eval_returns) > 100
     assert all(np.isfinite(u["value_loss"]) for u in log.updates)
-    with pytest.raises(ValueError, match="gamma"):
-        train_a2c(A2CConfig(gamma=1.5))
+    assert log.eval_steps == [10_000, 20_000] and len(log.updates) == 20_000 // 40
 
 
-def test_eval_log_records_and_finds_threshold():
-    import numpy as np
+@pytest.mark.parametrize("kwargs, match", [
+    ({"gamma": 1.5}, "A2CConfig.gamma"),
+    ({"n_steps": 0}, "A2CConfig.n_steps"),
+    ({"rms_alpha": 1.0}, "A2CConfig.rms_alpha"),
+    ({"max_grad_norm": 0}, "A2CConfig.max_grad_norm"),
+    ({"vf_coef": -1}, "A2CConfig.vf_coef"),
+    ({"stop_return": float("nan")}, "A2CConfig.stop_return"),
+])
+def test_a2c_config_rejects_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        A2CConfig(**kwargs)
 
-    from lib.rl.rollout import EvalLog
 
-    log = EvalLog()
-    assert log.record_eval(100, lambda: np.array([1.0, 3.0])) == 2.0
-    assert log.record_eval(200, lambda: np.array([5.0, 5.0])) == 5.0
-    assert log.eval_steps == [100, 200] and log.eval_stds == [1.0, 0.0] and log.eval_time >= 0
-    assert log.steps_to(4.0) == 200 and log.steps_to(9.0) is None
+def test_make_policy_is_seeded_and_sized_for_the_env():
+    a, b = make_policy(A2CConfig(seed=3)), make_policy(A2CConfig(seed=3))
+    assert (a.obs_dim, a.act_dim, a.continuous) == (4, 2, False)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))

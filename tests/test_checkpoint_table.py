@@ -45,6 +45,11 @@ def test_sidecar_records_the_rows_command(row):
     meta = json.loads(path.read_text(encoding="utf-8"))
     recorded = meta.get("command")
     assert isinstance(recorded, str) and recorded, f"{row.sidecar} records no command"
+    # An artefact made before its recipe became a lib command records the command that made it
+    # and, in ``regenerate_with``, the row's command that reproduces it (with a note saying why).
+    if "regenerate_with" in meta:
+        assert meta.get("regenerate_note"), f"{row.sidecar}: regenerate_with needs a regenerate_note"
+        recorded = meta["regenerate_with"]
     assert _module(recorded) == _module(row.commands[-1]), (recorded, row.commands[-1])
 
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from lib.rl.distributional import (C51Config, RiskyChain, categorical_projection, make_support,
-                                   monte_carlo_returns, train_c51, wasserstein1)
+from lib.rl.distributional import (C51Config, categorical_projection, make_support, monte_carlo_returns,
+                                   train_c51, wasserstein1)
+from lib.rl.envs import RiskyChain
 
 
 def test_projection_hand_computed():
@@ -49,7 +50,8 @@ def test_wasserstein1():
 
 def test_c51_learns_return_distribution_of_risky_chain():
     env = RiskyChain(length=2)
-    net, z, losses = train_c51(env, C51Config(total_steps=2500, v_min=-4, v_max=9, n_atoms=53))
+    run = train_c51(C51Config(env_id=lambda: RiskyChain(length=2), total_steps=2500, v_min=-4, v_max=9, n_atoms=53))
+    net, z, losses = run.net, run.support, run.log.series("loss")
     o, _ = env.reset(seed=0)
     with torch.no_grad():
         P = net(torch.as_tensor(o)[None])[0].numpy()
@@ -78,20 +80,39 @@ def test_lr_end_decays_the_step_size_linearly(monkeypatch):
 
     monkeypatch.setattr(dist, "c51_loss", spy)
     monkeypatch.setattr(torch.optim, "Adam", adam)
-    cfg = C51Config(total_steps=300, learning_starts=100, lr=1e-3, lr_end=1e-4, hidden=(8,))
-    train_c51(RiskyChain(length=2), cfg)
+    cfg = C51Config(env_id=lambda: RiskyChain(length=2), total_steps=300, learning_starts=100, lr=1e-3, lr_end=1e-4,
+                    hidden=(8,))
+    train_c51(cfg)
     assert len(seen) == 200
     assert seen[0] == pytest.approx(1e-3) and seen[-1] == pytest.approx(1e-4 + 0.9e-3 / 200)
     assert all(a > b for a, b in zip(seen, seen[1:]))
     seen.clear()
-    train_c51(RiskyChain(length=2), dataclasses.replace(cfg, lr_end=None))  # default: constant
+    train_c51(dataclasses.replace(cfg, lr_end=None))  # default: constant
     assert set(seen) == {1e-3}
 
 
 @pytest.mark.parametrize("field, bad", [("lr", 0.0), ("lr_end", -1e-4), ("lr_end", True)])
-def test_train_c51_rejects_bad_step_sizes(field, bad):
-    import dataclasses
-
-    cfg = dataclasses.replace(C51Config(total_steps=10, hidden=(8,)), **{field: bad})
+def test_c51_config_rejects_bad_step_sizes(field, bad):
     with pytest.raises(ValueError, match=f"C51Config.{field} must be a positive number"):
-        train_c51(RiskyChain(length=2), cfg)
+        C51Config(total_steps=10, hidden=(8,), **{field: bad})
+
+
+def test_c51_config_validation():
+    for field, bad in (("n_atoms", 1), ("gamma", 1.5), ("batch_size", 0), ("eps_end", 2.0), ("seed", -1)):
+        with pytest.raises(ValueError, match=f"C51Config.{field}"):
+            C51Config(**{field: bad})
+    with pytest.raises(ValueError, match="C51Config.v_max"):
+        C51Config(v_min=1.0, v_max=0.0)
+    with pytest.raises(TypeError, match="env_id"):
+        C51Config(env_id=None)
+
+
+def test_c51_loss_uses_the_checked_projection(monkeypatch):
+    """The loop trains on the projection the section teaches (categorical_projection)."""
+    import lib.rl.distributional as dist
+
+    calls = []
+    real = dist.categorical_projection
+    monkeypatch.setattr(dist, "categorical_projection", lambda *a, **k: calls.append(k) or real(*a, **k))
+    run = train_c51(C51Config(total_steps=30, learning_starts=20, hidden=(8,), batch_size=4))
+    assert calls == [{"check": False}] * 10 and len(run.log.updates) == 10 and run.support.shape == (51,)

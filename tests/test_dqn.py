@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from lib import DATA_DIR
-from lib.rl.dqn import (DQNConfig, MaxBiasEnv, QNetAllActions, QNetStateAction, dqn_targets, evaluate_q_policy,
-                        linear_epsilon, load_q_network, make_q_network, max_estimator_bias, q_of_actions,
-                        save_q_network, train_dqn)
+from lib.rl.dqn import (DQNConfig, QNetAllActions, QNetStateAction, dqn_targets, evaluate_q_policy,
+                        linear_epsilon, load_q_network, make_checkpoint, make_q_network, max_estimator_bias,
+                        q_of_actions, save_q_network, train_dqn)
+from lib.rl.envs import MaxBiasEnv
 
 
 def test_targets_hand_computed():
@@ -55,12 +56,34 @@ def test_epsilon_schedule():
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="kind"):
-        DQNConfig(kind="q").validate()
-    with pytest.raises(ValueError, match="batch_size"):
-        DQNConfig(batch_size=0).validate()
+    with pytest.raises(ValueError, match="DQNConfig.kind"):
+        DQNConfig(kind="q")
+    with pytest.raises(ValueError, match="DQNConfig.batch_size"):
+        DQNConfig(batch_size=0)
     with pytest.raises(TypeError, match="env_id"):
-        train_dqn(DQNConfig(env_id=3, total_steps=10))
+        DQNConfig(env_id=3, total_steps=10)
+    for field, bad in (("lr", 0.0), ("gamma", 1.5), ("eps_end", -0.1), ("learning_starts", -1),
+                       ("max_grad_norm", 0), ("total_steps", 2.5), ("seed", -1)):
+        with pytest.raises(ValueError, match=f"DQNConfig.{field}"):
+            DQNConfig(**{field: bad})
+    with pytest.raises(ValueError, match="DQNConfig.hidden"):
+        DQNConfig(hidden=())
+    with pytest.raises(ValueError, match="discrete"):
+        train_dqn(DQNConfig(env_id="Pendulum-v1", total_steps=10))
+
+
+def test_train_dqn_calls_dqn_targets(monkeypatch):
+    """The loop's target is the function the book teaches (not a private copy)."""
+    import lib.rl.dqn as D
+
+    calls = []
+    real = D.dqn_targets
+    monkeypatch.setattr(D, "dqn_targets", lambda *a, **k: calls.append(a[4] is not None) or real(*a, **k))
+    cfg = DQNConfig(env_id=lambda: MaxBiasEnv(n_actions=2), total_steps=60, hidden=(8,), batch_size=4,
+                    learning_starts=50, train_freq=5, gradient_steps=2, eval_every=60, eval_episodes=2,
+                    stop_return=None, double=True)
+    run = D.train_dqn(cfg)
+    assert calls == [True] * 4 and len(run.log.updates) == 2 and run.env_steps == 60
 
 
 def test_dqn_learns_maxbias_mdp_both_shapes():
@@ -73,7 +96,8 @@ def test_dqn_learns_maxbias_mdp_both_shapes():
         r = train_dqn(cfg)
         q = r.q_net.q_values(torch.tensor([[1.0, 0.0]])).detach()
         assert q.argmax().item() == 0
-        assert r.eval_returns[-1] == 0.0
+        assert r.log.eval_returns[-1] == 0.0
+        assert len(r.eval_q0) == len(r.eval_g0) == len(r.log.eval_steps) == 1
 
 
 def test_max_estimator_bias():
@@ -91,6 +115,36 @@ def test_save_load_roundtrip(tmp_path):
     assert torch.equal(net(obs), net2(obs)) and meta["command"] == "cmd"
     with pytest.raises(FileNotFoundError):
         load_q_network(tmp_path / "missing")
+
+
+def test_evaluate_q_policy_diagnostics():
+    """q0 is the network's max Q at the start state; disc_returns the realised discounted return."""
+    net = make_q_network("all", 2, 2, (4,))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.net[-1].bias.copy_(torch.tensor([0.5, 0.0]))      # always action 0: episode ends at once, reward 0
+    ev = evaluate_q_policy(net, lambda: MaxBiasEnv(n_actions=2), 3, seed=0, gamma=0.9)
+    assert np.all(ev["returns"] == 0) and np.all(ev["disc_returns"] == 0) and np.allclose(ev["q0"], 0.5)
+    net.net[-1].bias.data = torch.tensor([0.0, 0.5])          # always action 1: to B, then N(-0.1, 1) at t = 1
+    ev = evaluate_q_policy(net, lambda: MaxBiasEnv(n_actions=2), 3, seed=0, gamma=0.9)
+    assert np.allclose(ev["disc_returns"], 0.9 * ev["returns"]) and np.all(ev["returns"] != 0)
+
+
+def test_make_checkpoint_writes_meta(tmp_path, monkeypatch):
+    import lib.rl.dqn as D
+
+    real = D.DQNConfig
+    monkeypatch.setattr(D, "DQNConfig", lambda **k: real(**{**k, "total_steps": 300, "hidden": (8,),
+                                                             "learning_starts": 100, "eval_every": 300,
+                                                             "eval_episodes": 1}))
+    monkeypatch.setattr(D, "CHECKPOINT_EVAL_EPISODES", 2)
+    m = make_checkpoint(tmp_path / "ck", seed=1)
+    meta = json.loads((tmp_path / "ck" / "meta.json").read_text())
+    assert {"command", "commit", "machine", "config", "metrics"} <= set(meta)
+    assert meta["config"]["seed"] == 1 and meta["metrics"] == m and "--make-checkpoint" in meta["command"]
+    net, meta2 = load_q_network(tmp_path / "ck")
+    assert meta2 == meta
 
 
 def test_shipped_checkpoint_reproduces_recorded_return():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lib.rl.dyna import dyna_q, epsilon_greedy
+from lib.rl.dyna import dyna_q
 from lib.rl.gridworld import DYNA_MAZE, GridWorld
 
 
@@ -35,4 +35,3 @@ def test_errors():
         dyna_q(env, 1, 0, alpha=0.0)
     with pytest.raises(ValueError, match="n_episodes"):
         dyna_q(env, 0)
-    assert epsilon_greedy(np.array([0.0, 1.0]), 0.0, np.random.default_rng(0)) == 1

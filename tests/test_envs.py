@@ -110,3 +110,52 @@ def test_flat_discrete_observation_on_blackjack():
     assert tr.ended_by == "terminated" and env.observation_space.contains(int(tr.observations[0]))
     with pytest.raises(TypeError):
         FlatDiscreteObservation(gym.make("CartPole-v1"))
+
+
+# ---------------------------------------------------------------- the deep-RL sections' environments
+
+
+@pytest.mark.parametrize("make", [lambda: envs.MaxBiasEnv(n_actions=4), lambda: envs.RiskyChain(length=3)])
+def test_deep_rl_envs_pass_the_env_checker(make):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no render modes: the checker only notes it
+        check_env(make(), skip_render_check=True)
+
+
+def test_max_bias_env_dynamics():
+    env = envs.MaxBiasEnv(n_actions=3, mean_b=-0.1)
+    obs, _ = env.reset(seed=0)
+    assert obs.tolist() == [1.0, 0.0]
+    assert env.step(0)[1:3] == (0.0, True)                        # left from A: reward 0, done
+    env.reset(seed=0)
+    o, r, term, _, _ = env.step(2)
+    assert o.tolist() == [0.0, 1.0] and r == 0.0 and not term      # to B
+    rewards = []
+    for s in range(2000):
+        env.reset(seed=s)
+        env.step(1)
+        rewards.append(env.step(0)[1])
+    assert abs(np.mean(rewards) + 0.1) < 4 / np.sqrt(2000)         # N(-0.1, 1) in B
+    with pytest.raises(ValueError):
+        envs.MaxBiasEnv(n_actions=1)
+
+
+def test_risky_chain_returns():
+    env = envs.RiskyChain(length=2, safe_reward=1.0, high=3.0, low=-1.0, p_high=0.6)
+    obs, _ = env.reset(seed=0)
+    assert obs.tolist() == [1.0, 0.0, 0.0]
+    assert env.step(0)[1] == 1.0 and env.step(0)[2]                # two safe steps, then the end
+    pays = []
+    for s in range(2000):
+        env.reset(seed=s)
+        pays.append(env.step(1)[1])
+    assert set(pays) == {3.0, -1.0} and abs(np.mean(np.array(pays) == 3.0) - 0.6) < 0.05
+    with pytest.raises(ValueError):
+        envs.RiskyChain(p_high=1.5)
+
+
+def test_make_env():
+    assert isinstance(envs.make_env(lambda: envs.RiskyChain()), envs.RiskyChain)
+    assert envs.make_env("CartPole-v1").spec.id == "CartPole-v1"
+    with pytest.raises(TypeError, match="env_id"):
+        envs.make_env(3)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from lib.align.grpo import GRPOConfig, group_advantages, grpo_loss, grpo_train, kl_k3
+from lib.align.grpo import GRPOConfig, GRPORun, group_advantages, grpo_loss, grpo_train
 from lib.llm.generate import completion_mask, greedy_accuracy, left_pad, sample_groups, token_logprobs
-from lib.rl.ppo import clipped_surrogate
+from lib.objectives import clipped_surrogate, kl_k3
 
 
 def test_group_advantages_variants_zero_mean_and_formulas():
@@ -107,12 +107,14 @@ def test_grpo_teaches_a_tiny_lm_to_emit_the_rewarded_token():
     held = [list(rng.integers(0, 10, size=3)) for _ in range(20)]
     ok = lambda i, comp: comp[0] == 7
     before = greedy_accuracy(model, held, ok, EOS, max_new_tokens=2)
-    hist = grpo_train(model, prompts, lambda i, c: float(c[0] == 7), EOS,
-                      GRPOConfig(steps=25, prompts_per_step=4, group_size=8, max_new_tokens=2, lr=3e-2, beta=0.01))
+    run = grpo_train(model, prompts, lambda i, c: float(c[0] == 7), EOS,
+                     GRPOConfig(steps=25, prompts_per_step=4, group_size=8, max_new_tokens=2, lr=3e-2, beta=0.01))
+    assert isinstance(run, GRPORun) and run.model is model and len(run.log.updates) == 25
     after = greedy_accuracy(model, held, ok, EOS, max_new_tokens=2)
     assert after > before and after >= 0.9
-    assert np.mean(hist["reward"][-5:]) > np.mean(hist["reward"][:5])
-    assert all(k >= 0 for k in hist["kl"])
+    reward = run.log.series("reward")
+    assert np.mean(reward[-5:]) > np.mean(reward[:5])
+    assert all(k >= 0 for k in run.log.series("kl"))
     ids, attn, cm, n = sample_groups(model, prompts[:2], 3, 2, EOS, generator=torch.Generator().manual_seed(0))
     assert ids.shape == (6, n + 2) and cm.shape == (6, 2)
     with pytest.raises(ValueError, match="group_size"):
@@ -121,3 +123,18 @@ def test_grpo_teaches_a_tiny_lm_to_emit_the_rewarded_token():
         grpo_train(model, prompts[:2], lambda i, c: 0.0, EOS, GRPOConfig(prompts_per_step=4))
     with pytest.raises(ValueError, match="variant"):
         GRPOConfig(variant="median")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"variant": "median"}, "GRPOConfig.variant"),
+    ({"aggregation": "batch"}, "GRPOConfig.aggregation"),
+    ({"group_size": 1}, "GRPOConfig.group_size"),
+    ({"steps": 0}, "GRPOConfig.steps"),
+    ({"clip_eps": 0.0}, "GRPOConfig.clip_eps"),
+    ({"beta": -0.1}, "GRPOConfig.beta"),
+    ({"lr": 0.0}, "GRPOConfig.lr"),
+    ({"temperature": 0.0}, "GRPOConfig.temperature"),
+])
+def test_grpo_config_rejects_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GRPOConfig(**kwargs)

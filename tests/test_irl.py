@@ -18,8 +18,8 @@ def test_soft_value_iteration_is_normalised_and_tends_to_greedy():
 def test_expected_svf_matches_sampling():
     mdp = random_mdp(4, 2, 3, seed=1)
     pis = soft_value_iteration(mdp.P, mdp.R, 4)
-    svf = expected_svf(mdp.P, pis, mdp.mu0)
-    s, _ = sample_trajectories(mdp.P, pis, mdp.mu0, 20_000, 4, np.random.default_rng(0))
+    svf = expected_svf(mdp.P, pis, mdp.start)
+    s, _ = sample_trajectories(mdp.P, pis, mdp.start, 20_000, 4, np.random.default_rng(0))
     emp = np.bincount(s.ravel(), minlength=4) / 20_000
     assert np.abs(svf - emp).max() < 0.03 and svf.sum() == pytest.approx(4.0)
 
@@ -52,5 +52,5 @@ def test_errors():
     with pytest.raises(ValueError, match="features"):
         maxent_irl(mdp.P, np.eye(4), np.zeros((2, 3), int), np.zeros((2, 3), int))
     with pytest.raises(TypeError):
-        sample_trajectories(mdp.P, np.full((3, 2), 0.5), mdp.mu0, 2, 2, rng=0)
+        sample_trajectories(mdp.P, np.full((3, 2), 0.5), mdp.start, 2, 2, rng=0)
     assert demo_log_likelihood(np.full((2, 3, 2), 0.5), np.zeros((1, 2), int), np.zeros((1, 2), int)) == pytest.approx(2 * np.log(0.5))

@@ -44,10 +44,19 @@ def test_errors():
         MatrixGame("bad", np.zeros((2, 2)), np.zeros((2, 3)), ("a", "b"), ("a", "b"))
     with pytest.raises(ValueError):
         independent_q_learning(prisoners_dilemma(), 0)
-    with pytest.raises(ValueError):
-        MADDPGConfig(tau=0.0).validate()
+    with pytest.raises(ValueError, match="MADDPGConfig.tau"):
+        MADDPGConfig(tau=0.0)
     with pytest.raises(ValueError):
         MultiAgentDDPG([3, 3], [2], [0, 0], [1, 1], MADDPGConfig())
+
+
+def test_maddpg_config_validation():
+    for field, bad in (("n_episodes", 0), ("gamma", 1.5), ("max_grad_norm", 0.0), ("noise_std", -0.1),
+                       ("learning_starts", -1), ("batch_size", 2.0), ("seed", -2)):
+        with pytest.raises(ValueError, match=f"MADDPGConfig.{field}"):
+            MADDPGConfig(**{field: bad})
+    with pytest.raises(TypeError, match="env_id"):
+        MADDPGConfig(env_id="simple_spread_v3")
 
 
 def test_critic_inputs_centralized_vs_independent():
@@ -65,14 +74,31 @@ def test_critic_inputs_centralized_vs_independent():
 def test_maddpg_runs_on_pettingzoo_spread():
     from mpe2 import simple_spread_v3
 
-    env = simple_spread_v3.parallel_env(N=2, max_cycles=10, continuous_actions=True)
-    run = train_maddpg(env, MADDPGConfig(n_episodes=6, learning_starts=20, batch_size=16, update_every=10,
-                                         updates_per_phase=2))
-    assert len(run.episode_team_returns) == 6
-    ev = evaluate_team(env, run.agent, 2)
+    env_fn = lambda: simple_spread_v3.parallel_env(N=2, max_cycles=10, continuous_actions=True)  # noqa: E731
+    run = train_maddpg(MADDPGConfig(env_id=env_fn, n_episodes=6, learning_starts=20, batch_size=16, update_every=10,
+                                    updates_per_phase=2))
+    assert len(run.log.episode_returns) == 6 and run.log.episode_end_steps[-1] == 60
+    assert len(run.log.updates) == 5 and set(run.log.updates[0]) == {"step", "critic_loss_0", "critic_loss_1"}
+    ev = evaluate_team(env_fn(), run.agent, 2)
     assert ev.shape == (2,) and np.all(np.isfinite(ev))
     with pytest.raises(ValueError, match="continuous"):
-        train_maddpg(simple_spread_v3.parallel_env(N=2, max_cycles=5), MADDPGConfig(n_episodes=1))
+        train_maddpg(MADDPGConfig(env_id=lambda: simple_spread_v3.parallel_env(N=2, max_cycles=5), n_episodes=1))
+
+
+def test_make_spread_checkpoint_writes_meta(tmp_path, monkeypatch):
+    import json
+
+    import lib.rl.marl as M
+
+    monkeypatch.setattr(M, "SPREAD_CONFIG", dict(n_episodes=2, learning_starts=20, updates_per_phase=1,
+                                                 batch_size=8))
+    M.main(["--make-checkpoint", str(tmp_path / "ck"), "--seeds", "7"])
+    meta = json.loads((tmp_path / "ck" / "meta.json").read_text())
+    assert {"command", "commit", "machine", "config", "eval", "curves"} <= set(meta)
+    assert meta["command"].startswith("OMP_NUM_THREADS=1 python -m lib.rl.marl --make-checkpoint")
+    agents, meta2 = M.load_spread_agents(tmp_path / "ck")
+    ev = evaluate_team(M.make_spread_env(), agents["iddpg"][0], 2, seed=meta["eval_seed"])
+    assert meta2 == meta and len(agents["maddpg"]) == 1 and np.isfinite(ev).all()
 
 
 def test_shipped_spread_actors_reproduce_recorded_returns():

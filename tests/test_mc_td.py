@@ -108,6 +108,16 @@ def test_epsilon_greedy_probs_and_sampling():
     np.testing.assert_allclose(counts / 40_000, p, atol=0.01)
     with pytest.raises(ValueError):
         M.epsilon_greedy_probs([1.0], 1.5)
+    # greedy with epsilon 0 (the sampler Dyna-Q and feudal Q-learning use too)
+    assert M.epsilon_greedy_action(np.array([0.0, 1.0]), 0.0, np.random.default_rng(0)) == 1
+
+
+def test_check_control_args():
+    assert M.check_control_args(3, 0.5, 0.9, 0.1) == 0.9
+    for bad, match in (((0, 0.5, 0.9, 0.1), "n_episodes"), ((3, 0.0, 0.9, 0.1), "alpha"),
+                       ((3, 0.5, 1.5, 0.1), "gamma"), ((3, 0.5, 0.9, 1.5), "epsilon")):
+        with pytest.raises(ValueError, match=match):
+            M.check_control_args(*bad)
 
 
 def test_cliff_sarsa_safe_q_learning_optimal():
@@ -183,3 +193,13 @@ def test_record_false_keeps_first_and_last(walk):
         short = fn(eps[:20], 7, gamma=1.0, terminal=term, record=False, **kw)
         assert short.history.shape == (2, 7)
         np.testing.assert_array_equal(short.history, full.history[[0, -1]])
+
+
+def test_td_control_names_its_kinds():
+    import gymnasium as gym
+
+    env = gym.make("CliffWalking-v1")
+    with pytest.raises(ValueError, match="kind"):
+        M.td_control("double", env, 1, 0.5, 1.0, 0.1)
+    a, b = M.td_control("q", env, 3, 0.5, 1.0, 0.1, seed=2), M.q_learning(env, 3, 0.5, 1.0, 0.1, seed=2)
+    assert np.array_equal(a.Q, b.Q)

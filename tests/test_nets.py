@@ -39,3 +39,21 @@ def test_soft_update():
         torch.testing.assert_close(pa, pb)
     with pytest.raises(ValueError, match="tau"):
         soft_update(a, b, 1.5)
+
+
+def test_fused_adam_is_adam():
+    import torch
+
+    from lib.rl.nets import fused_adam
+
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    b.load_state_dict(a.state_dict())
+    oa, ob = fused_adam(a.parameters(), 1e-2), torch.optim.Adam(b.parameters(), lr=1e-2)
+    x = torch.randn(8, 3)
+    for opt, net in ((oa, a), (ob, b)):
+        for _ in range(3):
+            opt.zero_grad()
+            net(x).pow(2).sum().backward()
+            opt.step()
+    assert all(torch.allclose(p, q, atol=1e-6) for p, q in zip(a.parameters(), b.parameters()))

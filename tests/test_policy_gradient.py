@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from lib.rl import policy_gradient as pg
+from lib.rl.tabular import FiniteMDP
 
 
 @pytest.fixture(params=[(2, 2, 3, 1.0, 0), (3, 2, 4, 0.9, 3), (2, 3, 3, 0.5, 7)])
@@ -63,7 +64,7 @@ def test_sampling_matches_distribution():
     mdp = pg.random_mdp(2, 2, 1, 1.0, seed=2)
     theta = np.zeros((2, 2))
     s, a, _ = pg.sample_episodes(mdp, theta, 50000, np.random.default_rng(1))
-    assert np.mean(s[:, 0] == 0) == pytest.approx(mdp.mu0[0], abs=0.01)
+    assert np.mean(s[:, 0] == 0) == pytest.approx(mdp.start[0], abs=0.01)
     assert np.mean(a == 0) == pytest.approx(0.5, abs=0.01)
 
 
@@ -76,17 +77,21 @@ def test_value_tables_terminal_zero():
 
 def test_validation_errors():
     with pytest.raises(ValueError, match="shape"):
-        pg.FiniteMDP(np.ones((2, 2)), np.zeros((2, 2)), np.array([1.0, 0]), 2)
+        FiniteMDP(np.ones((2, 2)), np.zeros((2, 2)), start=np.array([1.0, 0]), horizon=2)
     P = np.full((2, 2, 2), 0.5)
     with pytest.raises(ValueError, match="probability"):
-        pg.FiniteMDP(P * 2, np.zeros((2, 2)), np.array([1.0, 0]), 2)
-    with pytest.raises(ValueError, match="mu0"):
-        pg.FiniteMDP(P, np.zeros((2, 2)), np.array([0.7, 0.7]), 2)
+        FiniteMDP(P * 2, np.zeros((2, 2)), start=np.array([1.0, 0]), horizon=2)
+    with pytest.raises(ValueError, match="start"):
+        FiniteMDP(P, np.zeros((2, 2)), start=np.array([0.7, 0.7]), horizon=2)
     with pytest.raises(ValueError, match="horizon"):
-        pg.FiniteMDP(P, np.zeros((2, 2)), np.array([1.0, 0]), 0)
+        FiniteMDP(P, np.zeros((2, 2)), start=np.array([1.0, 0]), horizon=0)
+    with pytest.raises(ValueError, match="horizon"):
+        FiniteMDP(P, np.zeros((2, 2)), start=np.array([1.0, 0]))
     with pytest.raises(ValueError, match="gamma"):
-        pg.FiniteMDP(P, np.zeros((2, 2)), np.array([1.0, 0]), 2, gamma=1.5)
-    mdp = pg.FiniteMDP(P, np.zeros((2, 2)), np.array([1.0, 0]), 2)
+        FiniteMDP(P, np.zeros((2, 2)), start=np.array([1.0, 0]), horizon=2, gamma=1.5)
+    with pytest.raises(ValueError, match="P_end must be 0"):
+        FiniteMDP(P * 0.5, np.zeros((2, 2)), np.full((2, 2), 0.5), horizon=2)
+    mdp = FiniteMDP(P, np.zeros((2, 2)), start=np.array([1.0, 0]), horizon=2)
     with pytest.raises(ValueError, match="theta has shape"):
         pg.exact_gradient(mdp, np.zeros((3, 2)))
     with pytest.raises(ValueError, match="NaN"):
@@ -94,6 +99,14 @@ def test_validation_errors():
     with pytest.raises(ValueError, match="estimator"):
         pg.reinforce_gradient_samples(mdp, np.zeros((2, 2)), np.zeros((1, 2), int), np.zeros((1, 2), int),
                                       np.zeros((1, 2)), "vanilla")
+    with pytest.raises(ValueError, match="baseline"):
+        pg.reinforce_gradient_samples(mdp, np.zeros((2, 2)), np.zeros((1, 2), int), np.zeros((1, 2), int),
+                                      np.zeros((1, 2)), "baseline", baseline="mean")
+    with pytest.raises(TypeError, match="baseline"):
+        pg.reinforce_gradient_samples(mdp, np.zeros((2, 2)), np.zeros((1, 2), int), np.zeros((1, 2), int),
+                                      np.zeros((1, 2)), "baseline", baseline=[1.0])
+    with pytest.raises(ValueError, match="theta"):
+        pg.check_theta(mdp, np.zeros(2))
     with pytest.raises(ValueError, match="horizon"):
         pg.reinforce_gradient_samples(mdp, np.zeros((2, 2)), np.zeros((1, 3), int), np.zeros((1, 3), int),
                                       np.zeros((1, 3)))
@@ -113,3 +126,15 @@ def test_score_weighted_sum_validates_and_matches_definition():
     np.testing.assert_allclose(pg.score_weighted_sum(theta, states, actions, coef)[0], expected)
     with pytest.raises(ValueError, match="coef"):
         pg.score_weighted_sum(theta, states, actions, np.ones((1, 3)))
+
+
+def test_finite_mdp_is_a_tabular_mdp_without_episode_ends():
+    from lib.rl.tabular import TabularMDP, policy_evaluation
+
+    mdp = pg.random_mdp(3, 2, 4, 0.9, seed=0)
+    assert isinstance(mdp, TabularMDP) and np.all(mdp.P_end == 0) and not mdp.terminal.any()
+    # the tabular tools apply: with a long horizon the finite-horizon value tends to V_pi
+    long = FiniteMDP(mdp.P, mdp.R, start=mdp.start, horizon=400, gamma=0.9)
+    theta = np.random.default_rng(0).normal(size=(3, 2))
+    V, _ = pg.value_tables(long, theta)
+    np.testing.assert_allclose(V[0], policy_evaluation(long, pg.softmax_policy(theta), 0.9), atol=1e-12)

@@ -71,14 +71,22 @@ def test_reward_to_go_and_loss():
         reward_to_go(np.zeros(3), np.zeros(3), 0.9)
 
 
-def test_config_errors():
-    with pytest.raises(ValueError, match="baseline"):
-        ReinforceConfig(baseline="mean").validate()
-    with pytest.raises(ValueError, match="n_updates"):
-        ReinforceConfig(n_updates=0).validate()
+@pytest.mark.parametrize("kwargs, match", [
+    ({"baseline": "mean"}, "ReinforceConfig.baseline"),
+    ({"n_updates": 0}, "ReinforceConfig.n_updates"),
+    ({"gamma": 1.2}, "ReinforceConfig.gamma"),
+    ({"lr": -1.0}, "ReinforceConfig.lr"),
+    ({"value_epochs": 0}, "ReinforceConfig.value_epochs"),
+    ({"seed": -3}, "ReinforceConfig.seed"),
+])
+def test_config_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ReinforceConfig(**kwargs)
 
 
 def test_reinforce_improves_on_cartpole():
     r = train_reinforce(ReinforceConfig(n_updates=12, eval_every=6, stop_return=None, seed=0))
-    assert r.batch_returns[-1] > r.batch_returns[0]
-    assert len(r.eval_returns) == 2
+    batch_returns = r.log.series("batch_return")
+    assert batch_returns[-1] > batch_returns[0]
+    assert len(r.log.eval_returns) == 2 and r.log.eval_steps[-1] == r.log.updates[-1]["step"]
+    assert r.log.series("update").tolist() == list(range(1, 13)) and r.value is not None

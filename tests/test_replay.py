@@ -50,3 +50,29 @@ def test_continuous_actions_and_external_generator():
         buf.sample(2, rng=3)
     with pytest.raises(ValueError, match="action_shape"):
         ReplayBuffer(4, (3,), action_shape=(0,))
+
+
+def test_continuous_actions():
+    """DDPG/TD3's buffer: action vectors of float32."""
+    buf = ReplayBuffer(3, (2,), action_shape=(1,), action_dtype=np.float32)
+    with pytest.raises(ValueError, match="empty"):
+        buf.sample(2, np.random.default_rng(0))
+    for i in range(5):
+        buf.add(np.full(2, i), [i + 0.5], i, np.zeros(2), 0.0)
+    assert buf.size == 3 and set(buf.rewards) == {2.0, 3.0, 4.0}
+    batch = buf.sample(4, np.random.default_rng(0))
+    assert batch["actions"].shape == (4, 1) and batch["actions"].dtype == np.float32
+    with pytest.raises(ValueError):
+        ReplayBuffer(0, (2,))
+
+
+def test_one_reward_per_agent():
+    """MADDPG's buffer: every agent's observation and action concatenated, a reward per agent."""
+    buf = ReplayBuffer(4, (5,), seed=0, action_shape=(4,), action_dtype=np.float32, reward_shape=(2,))
+    for i in range(3):
+        buf.add(np.full(5, i), np.full(4, -i), [i, 10 * i], np.full(5, i + 1), 0.0)
+    b = buf.sample(6)
+    assert b["rewards"].shape == (6, 2) and np.all(b["rewards"][:, 1] == 10 * b["rewards"][:, 0])
+    assert np.all(b["obs"][:, 0] == b["rewards"][:, 0]) and np.all(b["actions"][:, 0] == -b["obs"][:, 0])
+    with pytest.raises(ValueError, match="reward_shape"):
+        ReplayBuffer(4, (5,), reward_shape=(0,))

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from lib.rl.actor_critic import ActorCritic
-from lib.rl.trpo import (TRPOConfig, actor_params, conjugate_gradient, fisher_vector_product, mean_kl, train_trpo,
-                         trpo_step, _detached_dist)
+from lib.rl.trpo import (TRPOConfig, TRPORun, actor_params, conjugate_gradient, detached_dist,
+                         fisher_vector_product, mean_kl, train_trpo, trpo_step)
 
 
 def test_conjugate_gradient_solves_spd_system():
@@ -25,7 +25,7 @@ def test_fisher_vector_product_equals_explicit_kl_hessian():
     torch.manual_seed(0)
     pol = ActorCritic(3, 2, hidden=(4,)).double()
     obs = torch.randn(30, 3, dtype=torch.float64)
-    old = _detached_dist(pol, obs)
+    old = detached_dist(pol, obs)
     params = actor_params(pol)
     theta = torch.nn.utils.parameters_to_vector(params).detach()
 
@@ -58,7 +58,7 @@ def test_every_accepted_step_satisfies_kl_constraint(continuous, max_kl):
         acts = pol.dist(obs).sample()
     adv = torch.randn(256) + 2.0 * (acts[:, 0] if continuous else acts.float() - 0.5)
     for _ in range(5):
-        old = _detached_dist(pol, obs)
+        old = detached_dist(pol, obs)
         info = trpo_step(pol, obs, acts, adv, max_kl=max_kl)
         with torch.no_grad():
             kl = float(mean_kl(pol, obs, old))
@@ -88,7 +88,33 @@ def test_rejected_step_restores_parameters():
 def test_short_trpo_run_learns_within_kl():
     torch.set_num_threads(1)
     cfg = TRPOConfig(total_steps=15_360, eval_every=15_000, eval_episodes=5, critic_epochs=3)
-    _, log = train_trpo(cfg, seed=0)
+    run = train_trpo(cfg)
+    assert isinstance(run, TRPORun)
+    log = run.log
     assert log.eval_returns[-1] > 100
     assert all(u["kl"] <= cfg.max_kl for u in log.updates)
     assert np.mean([u["accepted"] for u in log.updates]) > 0.8
+
+
+def test_trpo_does_not_import_ppo():
+    import ast
+    import inspect
+
+    import lib.rl.trpo as trpo
+
+    tree = ast.parse(inspect.getsource(trpo))
+    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not any(m.endswith("ppo") for m in imported), imported
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"max_kl": 0.0}, "TRPOConfig.max_kl"),
+    ({"cg_iters": 0}, "TRPOConfig.cg_iters"),
+    ({"backtrack_coef": 1.0}, "TRPOConfig.backtrack_coef"),
+    ({"damping": -0.1}, "TRPOConfig.damping"),
+    ({"critic_batch": 0}, "TRPOConfig.critic_batch"),
+    ({"lam": 2.0}, "TRPOConfig.lam"),
+])
+def test_trpo_config_rejects_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TRPOConfig(**kwargs)

@@ -2,8 +2,9 @@
 
 For each prompt, sample a *group* of ``G`` completions from the current policy, score each with a reward
 function (here a verifier: 1 if the answer is right), and use the reward's standing *within its group* as the
-advantage of every token of that completion — no critic. The policy loss is PPO's clipped surrogate per token
-(imported from :mod:`lib.rl.ppo`), plus ``beta`` times a per-token KL estimate to a frozen reference model.
+advantage of every token of that completion — no critic. The policy loss is PPO's clipped objective per token
+(:func:`lib.objectives.clip_objective`, the same lines PPO trains with), minus ``beta`` times the per-token k3
+estimate of the KL to a frozen reference model (:func:`lib.objectives.kl_k3`).
 
 Advantage normalisations (``variant`` of :func:`group_advantages`):
 
@@ -19,8 +20,13 @@ Loss aggregation (``aggregation`` of :func:`grpo_loss`): ``"sequence"`` averages
 and then over completions (the GRPO paper); ``"token"`` averages over all tokens of the batch (DAPO), so long
 completions are not down-weighted per token.
 
-Works for any model with ``model(ids, attention_mask=mask).logits`` and the book's
-:func:`lib.llm.generate.generate`; tests use a randomly initialised tiny model.
+:func:`grpo_train` is the whole algorithm in one loop: sample prompts -> sample a group of completions per
+prompt -> score them -> group advantages -> log-probs under the sampling and reference policies ->
+``inner_steps`` gradient steps on :func:`grpo_loss` -> diagnostics. Works for any model with
+``model(ids, attention_mask=mask).logits``; sampling and log-probs come from :mod:`lib.llm.generate`; tests
+use a randomly initialised tiny model.
+
+Book: seed-72 (GRPO & PPO).
 """
 from __future__ import annotations
 
@@ -32,8 +38,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from lib import progress as progress_bar
 from lib.llm.generate import sample_groups, token_logprobs
-from lib.rl.ppo import clip_objective
+from lib.objectives import clip_fraction, clip_objective, kl_k3, masked_mean
+from lib.runs import Run, Stopwatch, TrainLog, check_choice, check_int, check_positive, check_range
 
 VARIANTS = ("std", "mean", "batch_std")
 AGGREGATIONS = ("sequence", "token")
@@ -64,14 +72,6 @@ def group_advantages(rewards, variant: str = "std", eps: float = 1e-4):
     return adv.numpy()
 
 
-def kl_k3(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
-    """Per-token estimate of ``KL(pi || pi_ref)`` from tokens sampled by ``pi``: ``e^(l_ref - l) - (l_ref - l) - 1`` (>= 0)."""
-    if logp.shape != logp_ref.shape:
-        raise ValueError(f"logp and logp_ref differ in shape: {tuple(logp.shape)} vs {tuple(logp_ref.shape)}")
-    d = logp_ref - logp
-    return torch.expm1(d) - d
-
-
 def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.Tensor | None, advantages: torch.Tensor,
               mask: torch.Tensor, clip_eps: float = 0.2, beta: float = 0.04, aggregation: str = "sequence"):
     """GRPO loss ``-(clipped surrogate) + beta * KL`` over completion tokens.
@@ -89,24 +89,41 @@ def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.Tensor
         raise ValueError(f"advantages must have shape ({logp.shape[0]},), got {tuple(advantages.shape)}")
     if beta < 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
-    m = mask.to(logp.dtype)
     ratio = torch.exp(logp - logp_old.detach())
     per_tok = clip_objective(ratio, advantages.detach()[:, None], clip_eps)
     kl = torch.zeros_like(logp) if logp_ref is None or beta == 0 else kl_k3(logp, logp_ref.detach())
     per_tok = per_tok - beta * kl
     if aggregation == "sequence":
-        obj = ((per_tok * m).sum(1) / m.sum(1).clamp_min(1)).mean()
+        obj = masked_mean(per_tok, mask, dim=1).mean()
     else:
-        obj = (per_tok * m).sum() / m.sum().clamp_min(1)
+        obj = masked_mean(per_tok, mask)
     with torch.no_grad():
-        n = m.sum().clamp_min(1)
-        info = {"kl": float((kl * m).sum() / n),
-                "clip_fraction": float((((ratio - 1).abs() > clip_eps).to(m.dtype) * m).sum() / n)}
+        info = {"kl": float(masked_mean(kl, mask)), "clip_fraction": clip_fraction(ratio, clip_eps, mask)}
     return -obj, info
 
 
 @dataclasses.dataclass
 class GRPOConfig:
+    """GRPO hyperparameters. Defaults: a short run of the book's tiny model; the values of the GRPO
+    paper (DeepSeekMath, Shao et al. 2024) and TRL's ``GRPOConfig`` are given for scale.
+
+    steps: optimisation steps, each on a fresh batch of sampled groups (paper: thousands).
+    prompts_per_step: prompts drawn (without replacement) per step (paper: 1024 / group size).
+    group_size: completions sampled per prompt, >= 2 (paper: 64; TRL default 8).
+    max_new_tokens: longest completion (the answers here need about 20 tokens).
+    temperature: sampling temperature (1.0: the policy itself, as the ratio assumes).
+    lr: Adam learning rate (paper: 1e-6 for 7B; a tiny model tolerates 1e-4).
+    clip_eps: clip range of the per-token ratio, in (0, 1) (paper and TRL: 0.2).
+    beta: weight of the KL penalty to the reference model, >= 0 (paper: 0.04; TRL now 0.0).
+    variant: advantage normalisation, one of :data:`VARIANTS` (paper: ``"std"``).
+    aggregation: loss averaging, one of :data:`AGGREGATIONS` (paper: ``"sequence"``; DAPO
+        ``"token"``).
+    inner_steps: gradient steps per sampled batch; the ratio differs from 1 only after the first
+        (paper: 1; mu in the paper's iterative variant, TRL's ``num_iterations``).
+    max_grad_norm: the gradient's global norm is clipped to this (TRL: 1.0).
+    seed: seeds the choice of prompts and the sampling of completions.
+    """
+
     steps: int = 40
     prompts_per_step: int = 8
     group_size: int = 8
@@ -117,79 +134,83 @@ class GRPOConfig:
     beta: float = 0.04
     variant: str = "std"
     aggregation: str = "sequence"
-    inner_steps: int = 1           # gradient steps per sampled batch (ratio != 1 after the first)
+    inner_steps: int = 1
     max_grad_norm: float = 1.0
     seed: int = 0
 
     def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
-        for name in ("steps", "prompts_per_step", "max_new_tokens", "inner_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        if self.group_size < 2:
-            raise ValueError("group_size must be >= 2")
-        if not self.lr > 0 or self.beta < 0 or not 0 < self.clip_eps < 1:
-            raise ValueError("need lr > 0, beta >= 0 and clip_eps in (0, 1)")
+        check_choice(self, "variant", VARIANTS)
+        check_choice(self, "aggregation", AGGREGATIONS)
+        check_int(self, "steps", "prompts_per_step", "max_new_tokens", "inner_steps")
+        check_int(self, "group_size", minimum=2)
+        check_int(self, "seed", minimum=0)
+        check_positive(self, "lr", "temperature", "max_grad_norm")
+        check_range(self, "clip_eps", 0.0, 1.0, low_open=True, high_open=True)
+        check_range(self, "beta", 0.0, float("inf"), high_open=True)
+
+
+@dataclasses.dataclass
+class GRPORun(Run):
+    """A finished GRPO run: ``config``, ``log`` and the trained ``model`` (trained in place).
+
+    Each row of ``log.updates`` (one per step) holds ``reward`` (mean over the batch), ``kl``,
+    ``clip_fraction`` and ``loss`` (of the last inner step), ``frac_zero_groups`` (groups whose
+    completions all scored the same: no signal), ``completion_len`` (mean tokens) and ``time``
+    (seconds of the step).
+    """
+
+    model: torch.nn.Module
 
 
 def grpo_train(model, prompts: Sequence[Sequence[int]], reward_fn: Callable[[int, list[int]], float], eos_id: int,
-               cfg: GRPOConfig | None = None, callback: Callable[[int, dict], None] | None = None,
-               progress: bool = False) -> dict:
+               cfg: GRPOConfig | None = None, progress: bool = False) -> GRPORun:
     """Train ``model`` in place with GRPO on ``prompts`` (token lists); ``reward_fn(prompt_index, completion_ids)``.
 
-    A frozen copy of the initial model is the KL reference. Returns a history dict of per-step lists:
-    ``reward`` (mean over the batch), ``kl``, ``clip_fraction``, ``loss``, ``frac_zero_groups`` (groups with
-    identical rewards: no signal), ``completion_len``, ``time``.
+    A frozen copy of the initial model is the KL reference. Returns a :class:`GRPORun`.
     """
     cfg = cfg or GRPOConfig()
     if len(prompts) < cfg.prompts_per_step:
         raise ValueError(f"need at least prompts_per_step={cfg.prompts_per_step} prompts, got {len(prompts)}")
-    rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)  # which prompts
+    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(cfg.seed)  # the samples
     ref = copy.deepcopy(model).eval().requires_grad_(False)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    hist = {k: [] for k in ("reward", "kl", "clip_fraction", "loss", "frac_zero_groups", "completion_len", "time")}
-    it = range(cfg.steps)
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="GRPO")
-    for step in it:
-        t0 = time.perf_counter()
-        idx = rng.choice(len(prompts), cfg.prompts_per_step, replace=False)
-        batch = [prompts[i] for i in idx]
-        model.eval()
-        with torch.no_grad():
-            ids, attn, cmask, n_prompt = sample_groups(model, batch, cfg.group_size, cfg.max_new_tokens, eos_id,
-                                                       cfg.temperature, gen)
-            comp = ids[:, n_prompt:].tolist()
-            rewards = torch.tensor([[float(reward_fn(int(idx[p]), comp[p * cfg.group_size + g]))
-                                     for g in range(cfg.group_size)] for p in range(len(batch))])
-            adv = group_advantages(rewards, cfg.variant).reshape(-1).to(ids.device)
-            logp_old = token_logprobs(model, ids, attn, n_prompt)
-            logp_ref = token_logprobs(ref, ids, attn, n_prompt) if cfg.beta > 0 else None
-        model.train()
-        for _ in range(cfg.inner_steps):
-            logp = token_logprobs(model, ids, attn, n_prompt)
-            loss, info = grpo_loss(logp, logp_old, logp_ref, adv, cmask, cfg.clip_eps, cfg.beta, cfg.aggregation)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            opt.step()
-        model.eval()
-        hist["reward"].append(float(rewards.mean()))
-        hist["kl"].append(info["kl"])
-        hist["clip_fraction"].append(info["clip_fraction"])
-        hist["loss"].append(loss.item())
-        hist["frac_zero_groups"].append(float((rewards.std(1) == 0).float().mean()))
-        hist["completion_len"].append(float(cmask.sum(1).float().mean()))
-        hist["time"].append(time.perf_counter() - t0)
-        if callback is not None:
-            callback(step, hist)
-    return hist
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    log = TrainLog()
+    with Stopwatch(log):
+        for step in progress_bar(range(cfg.steps), enabled=progress, desc="GRPO"):
+            t0 = time.perf_counter()
+            # 1. a batch of prompts, a group of sampled completions for each, their rewards
+            idx = rng.choice(len(prompts), cfg.prompts_per_step, replace=False)
+            batch = [prompts[i] for i in idx]
+            model.eval()
+            with torch.no_grad():
+                ids, attn, cmask, n_prompt = sample_groups(model, batch, cfg.group_size, cfg.max_new_tokens,
+                                                           eos_id, cfg.temperature, gen)
+                comp = ids[:, n_prompt:].tolist()
+                rewards = torch.tensor([[float(reward_fn(int(idx[p]), comp[p * cfg.group_size + g]))
+                                         for g in range(cfg.group_size)] for p in range(len(batch))])
+                # 2. group-relative advantages (no critic); log-probs of the sampling and reference policies
+                adv = group_advantages(rewards, cfg.variant).reshape(-1).to(ids.device)
+                logp_old = token_logprobs(model, ids, attn, n_prompt)
+                logp_ref = token_logprobs(ref, ids, attn, n_prompt) if cfg.beta > 0 else None
+            # 3. inner_steps gradient steps on the clipped, KL-penalised per-token loss
+            model.train()
+            for _ in range(cfg.inner_steps):
+                logp = token_logprobs(model, ids, attn, n_prompt)
+                loss, info = grpo_loss(logp, logp_old, logp_ref, adv, cmask, cfg.clip_eps, cfg.beta,
+                                       cfg.aggregation)
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+            model.eval()
+            # 4. diagnostics
+            log.record_update(step + 1, reward=float(rewards.mean()), kl=info["kl"],
+                              clip_fraction=info["clip_fraction"], loss=loss.item(),
+                              frac_zero_groups=float((rewards.std(1) == 0).float().mean()),
+                              completion_len=float(cmask.sum(1).float().mean()),
+                              time=time.perf_counter() - t0)
+    return GRPORun(cfg, log, model)
 
 
-__all__ = ["VARIANTS", "AGGREGATIONS", "group_advantages", "kl_k3", "grpo_loss", "GRPOConfig", "grpo_train"]
+__all__ = ["VARIANTS", "AGGREGATIONS", "group_advantages", "grpo_loss", "GRPOConfig", "GRPORun", "grpo_train"]

@@ -1,7 +1,10 @@
 """Checkers for the exercises of the benchmark appendix (``chapters/11-appendix/benchmarks``).
 
-Book: the benchmark appendix (no seed entry). Each compares the reader's function with the
-vetted ``lib`` implementation on random inputs (see :func:`lib.exercises.check_function`)."""
+Each compares the reader's function with the vetted ``lib`` implementation on random inputs
+(see :func:`lib.exercises.check_function`).
+
+Book: every exercise of the benchmark appendix (a page without a seed entry).
+"""
 from __future__ import annotations
 
 from typing import Callable
@@ -12,9 +15,9 @@ from . import CheckReport, check_function
 
 
 def _steps_to_reference(steps, returns, threshold):
-    from lib.rl.rollout import EvalLog
+    from lib.runs import TrainLog
 
-    return EvalLog(eval_steps=list(steps), eval_returns=list(returns)).steps_to(threshold)
+    return TrainLog(eval_steps=list(steps), eval_returns=list(returns)).steps_to(threshold)
 
 
 def _steps_to_inputs(rng: np.random.Generator) -> dict:

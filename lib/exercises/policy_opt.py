@@ -1,9 +1,12 @@
-"""Exercise checkers for Part 7 (policy optimization): GAE, the clipped surrogate, IS, group advantages, DPG."""
+"""Exercise checkers for Part 7 (policy optimization): GAE, the clipped surrogate, IS, group advantages, DPG.
+
+Book: seed-66 (GAE), seed-69 (importance sampling), seed-70 (PPO-Clip), seed-72 (GRPO), seed-74 (the
+DPG gradient).
+"""
 from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
 
 from . import CheckReport, check_function
 
@@ -31,7 +34,7 @@ def check_gae(candidate: Callable, trials: int = 25) -> CheckReport:
 
 
 def _ref_clip(ratio, advantage, clip_eps):
-    from lib.rl.ppo import clip_objective
+    from lib.objectives import clip_objective
 
     return clip_objective(ratio, advantage, clip_eps)
 

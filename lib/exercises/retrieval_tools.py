@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-import numpy as np
 
 from . import CheckReport, check_function
 

@@ -1,5 +1,9 @@
 """Exercise checkers for Part 6 (RL basics). Each compares the reader's function with the vetted
-``lib`` implementation on random inputs and returns a :class:`lib.exercises.CheckReport`."""
+``lib`` implementation on random inputs and returns a :class:`lib.exercises.CheckReport`.
+
+Book: seed-33, seed-34, seed-35, seed-36, seed-37, seed-38, seed-39, seed-40, seed-41, seed-42,
+seed-43, seed-44, seed-45, seed-46, seed-47, seed-48, seed-49, seed-50
+"""
 from __future__ import annotations
 
 from typing import Callable

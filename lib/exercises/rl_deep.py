@@ -1,6 +1,10 @@
 """Checkers for the exercises of Part 6, second half (DQN, policy gradient, MARL, imitation/IRL,
 model-based and feudal RL, distributional RL). Each compares the reader's function with the
-vetted ``lib.rl`` implementation on random inputs (see :func:`lib.exercises.check_function`)."""
+vetted ``lib.rl`` implementation on random inputs (see :func:`lib.exercises.check_function`).
+
+Book: seed-51, seed-52, seed-53, seed-54, seed-55, seed-56, seed-57, seed-58, seed-59, seed-60,
+seed-61, seed-62, seed-63
+"""
 from __future__ import annotations
 
 from typing import Callable

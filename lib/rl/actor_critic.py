@@ -1,27 +1,33 @@
 """Actor-critic: a policy (actor) and a state-value function (critic), and A2C.
 
 * :class:`ActorCritic` — separate MLPs for the actor (categorical logits, or a Gaussian mean with a
-  learned state-independent log-std) and the critic ``V(s)``; shared by A2C, TRPO and PPO.
+  learned state-independent log-std) and the critic ``V(s)``; shared by A2C, TRPO and PPO, which
+  build it with :func:`make_policy`.
 * :func:`a2c_loss` / :func:`train_a2c` — synchronous advantage actor-critic: n-step rollouts
   from vectorised environments, advantage ``A = G^lambda - V`` (GAE), one gradient step per rollout on
-  ``-log pi(a|s) A + c_v (V - G)^2 - c_e H[pi]``.
-* :func:`baseline_gradient_samples` — per-episode policy-gradient estimates on a tabular MDP with no
-  baseline, a constant baseline or the state value, to measure the variance a baseline removes.
+  ``-log pi(a|s) A + c_v (V - G)^2 - c_e H[pi]``. :func:`train_a2c` is the whole algorithm in one
+  loop: rollout -> GAE -> one update -> diagnostics -> evaluation.
+
+The variance a baseline removes is measured on a tabular MDP by
+:func:`lib.rl.policy_gradient.reinforce_gradient_samples` (estimator ``"baseline"``).
+
+Book: seed-64 (actor-critic, A2C), seed-65 (baselines and advantages).
 """
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from lib import progress as progress_bar
+from lib.runs import (Run, Stopwatch, TrainLog, check_int, check_positive, check_range,
+                      eval_seed)
+
 from .nets import mlp
-from .policy_gradient import FiniteMDP, _check_theta, check_episodes, score_weighted_sum, value_tables
-from .returns import discounted_returns
-from .rollout import EvalLog, RolloutBuffer, collect_rollout, evaluate, make_vec_env, space_dims
+from .rollout import EpisodeTracker, RolloutBuffer, collect_rollout, evaluate, make_vec_env, space_dims
 
 
 class ActorCritic(nn.Module):
@@ -102,8 +108,60 @@ def a2c_loss(log_probs: torch.Tensor, advantages: torch.Tensor, values: torch.Te
                                                 "entropy": ent.item()}
 
 
+def make_policy(cfg) -> ActorCritic:
+    """An :class:`ActorCritic` sized for ``cfg.env_id`` with ``cfg.hidden`` layers, initialised
+    from ``torch.manual_seed(cfg.seed)`` (the first random draws of every on-policy run)."""
+    env = make_vec_env(cfg.env_id, 1)
+    obs_dim, act_dim, cont = space_dims(env)
+    env.close()
+    torch.manual_seed(cfg.seed)
+    return ActorCritic(obs_dim, act_dim, cfg.hidden, cont)
+
+
+def check_on_policy_config(cfg) -> None:
+    """The checks every on-policy config shares (A2C, TRPO, PPO): sizes, seed, discounts, lr."""
+    if not isinstance(cfg.env_id, str) or not cfg.env_id:
+        raise ValueError(f"{type(cfg).__name__}.env_id must be a gymnasium id such as "
+                         f"'CartPole-v1', got {cfg.env_id!r}")
+    check_int(cfg, "total_steps", "n_envs", "n_steps", "eval_every", "eval_episodes")
+    check_int(cfg, "seed", minimum=0)
+    check_range(cfg, "gamma", 0.0, 1.0)
+    check_range(cfg, "lam", 0.0, 1.0)
+    check_positive(cfg, "lr")
+    hidden = cfg.hidden
+    if not isinstance(hidden, (tuple, list)) or not all(
+            isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
+        raise ValueError(f"{type(cfg).__name__}.hidden must be a tuple of positive layer widths, "
+                         f"got {hidden!r}")
+    if cfg.stop_return is not None:
+        check_range(cfg, "stop_return", -np.inf, np.inf, low_open=True, high_open=True)
+
+
 @dataclasses.dataclass
 class A2CConfig:
+    """A2C hyperparameters. Defaults: Stable-Baselines3's ``A2C`` defaults (which follow the A2C
+    paper, Mnih et al. 2016, and OpenAI baselines); RMSprop as there.
+
+    env_id: gymnasium environment with a flat Box observation (Discrete or Box actions).
+    total_steps: environment steps over all ``n_envs`` copies (CartPole: 5e4 to 2e5).
+    n_envs: parallel environments per rollout (SB3 zoo CartPole: 8).
+    n_steps: steps per environment per rollout; one update uses ``n_steps * n_envs``
+        transitions (A2C: 5, so updates are many and small).
+    gamma: discount in [0, 1] (0.99).
+    lam: GAE lambda in [0, 1]; 1.0 gives the n-step Monte Carlo advantage of the A2C paper.
+    lr: RMSprop learning rate (7e-4, SB3).
+    rms_alpha, rms_eps: RMSprop's smoothing constant and epsilon (0.99 and 1e-5, SB3's A2C).
+    vf_coef: weight of the critic's squared error in the loss (0.5).
+    ent_coef: weight of the entropy bonus (0.0 on CartPole; 0.01 on Atari).
+    max_grad_norm: the gradient's global norm is clipped to this (0.5).
+    hidden: hidden layer widths of both MLPs ((64, 64)).
+    normalize_advantages: standardise the advantages of each rollout (off in SB3's A2C).
+    eval_every: environment steps between greedy evaluations (and one at the end).
+    eval_episodes: episodes per evaluation, seeded by ``lib.runs.eval_seed(seed)``.
+    stop_return: stop at the first evaluation whose mean return reaches it (None: never).
+    seed: seeds the network, the environments and the action sampling.
+    """
+
     env_id: str = "CartPole-v1"
     total_steps: int = 100_000
     n_envs: int = 8
@@ -111,6 +169,8 @@ class A2CConfig:
     gamma: float = 0.99
     lam: float = 1.0
     lr: float = 7e-4
+    rms_alpha: float = 0.99
+    rms_eps: float = 1e-5
     vf_coef: float = 0.5
     ent_coef: float = 0.0
     max_grad_norm: float = 0.5
@@ -118,145 +178,73 @@ class A2CConfig:
     normalize_advantages: bool = False
     eval_every: int = 10_000
     eval_episodes: int = 10
+    stop_return: float | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        check_on_policy_config(self)
+        check_range(self, "rms_alpha", 0.0, 1.0, high_open=True)
+        check_positive(self, "rms_eps", "max_grad_norm")
+        check_range(self, "vf_coef", 0.0, np.inf, high_open=True)
+        check_range(self, "ent_coef", 0.0, np.inf, high_open=True)
 
 
-def check_config(cfg) -> None:
-    """Shared validation of the on-policy configs (positive sizes, ranges)."""
-    for name in ("total_steps", "n_envs", "n_steps", "eval_every", "eval_episodes"):
-        v = getattr(cfg, name)
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    for name in ("gamma", "lam"):
-        v = getattr(cfg, name)
-        if not 0.0 <= v <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {v}")
-    if not getattr(cfg, "lr", 1.0) > 0:
-        raise ValueError(f"lr must be positive, got {cfg.lr}")
+@dataclasses.dataclass
+class A2CRun(Run):
+    """A finished A2C run: ``config``, ``log`` (a :class:`lib.runs.TrainLog`) and the policy."""
+
+    policy: ActorCritic
 
 
-class OnPolicyLog(EvalLog):
-    """What a training run records: episodes, evaluations, per-update diagnostics, wall time
-    (``eval_time`` is the part of it spent in evaluation episodes)."""
-
-    def __init__(self):
-        super().__init__()
-        self.episodes: dict = {}
-        self.updates: list[dict] = []
-        self.wall_time = 0.0
-
-    def as_dict(self) -> dict:
-        return {"eval_steps": self.eval_steps, "eval_returns": self.eval_returns, "eval_stds": self.eval_stds,
-                "updates": self.updates, "eval_time": self.eval_time, "episode_returns": self.episodes.get("returns", []),
-                "episode_end_steps": self.episodes.get("end_steps", []), "wall_time": self.wall_time}
-
-
-def run_on_policy(cfg, policy: ActorCritic, update_fn, seed: int = 0, progress: bool = False,
-                  stop_at: float | None = None) -> OnPolicyLog:
-    """The loop shared by A2C, TRPO and PPO: rollout -> advantages -> ``update_fn(buffer, progress)``.
-
-    ``update_fn`` returns a dict of diagnostics (logged per update). Evaluates the deterministic
-    policy every ``cfg.eval_every`` steps; with ``stop_at`` it stops at the first evaluation whose
-    mean return reaches it.
-    """
-    check_config(cfg)
-    env = make_vec_env(cfg.env_id, cfg.n_envs, seed)
-    obs_dim, act_dim, cont = space_dims(env)
-    buf = RolloutBuffer(cfg.n_steps, cfg.n_envs, obs_dim, act_dim, cont)
-    obs, _ = env.reset(seed=seed)
-    log = OnPolicyLog()
-    steps_per = cfg.n_steps * cfg.n_envs
-    n_updates = max(1, cfg.total_steps // steps_per)
-    next_eval = cfg.eval_every
-    t0 = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_updates * steps_per, desc=type(cfg).__name__.replace("Config", ""), unit="step")
-    for u in range(n_updates):
-        obs = collect_rollout(env, policy, buf, obs, log.episodes)
-        with torch.no_grad():
-            last_v = policy.value(torch.as_tensor(obs, dtype=torch.float32)).numpy()
-        buf.compute_advantages(last_v, cfg.gamma, cfg.lam)
-        diag = update_fn(buf, (u + 1) / n_updates)
-        diag["step"] = (u + 1) * steps_per
-        log.updates.append(diag)
-        if bar is not None:
-            bar.update(steps_per)
-        steps = (u + 1) * steps_per
-        if steps >= next_eval or u == n_updates - 1:
-            next_eval += cfg.eval_every
-            mean = log.record_eval(steps, lambda: evaluate(policy.deterministic, cfg.env_id, cfg.eval_episodes,
-                                                           seed=10_000 + 97 * seed))
-            if stop_at is not None and mean >= stop_at:
-                break
-    if bar is not None:
-        bar.close()
-    env.close()
-    log.wall_time = time.perf_counter() - t0
-    return log
-
-
-def make_policy(cfg, seed: int = 0) -> ActorCritic:
-    """An :class:`ActorCritic` sized for ``cfg.env_id`` (seeded)."""
-    env = make_vec_env(cfg.env_id, 1)
-    obs_dim, act_dim, cont = space_dims(env)
-    env.close()
-    torch.manual_seed(seed)
-    return ActorCritic(obs_dim, act_dim, cfg.hidden, cont)
-
-
-def train_a2c(cfg: A2CConfig | None = None, seed: int = 0, progress: bool = False, stop_at: float | None = None):
-    """Train A2C; returns ``(policy, OnPolicyLog)``. RMSprop as in the A2C paper / SB3."""
+def train_a2c(cfg: A2CConfig | None = None, progress: bool = False) -> A2CRun:
+    """Train A2C; returns an :class:`A2CRun`. One loop: rollout -> GAE -> one gradient step ->
+    diagnostics -> evaluation every ``cfg.eval_every`` steps."""
     cfg = cfg or A2CConfig()
-    policy = make_policy(cfg, seed)
-    opt = torch.optim.RMSprop(policy.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
-
-    def update(buf: RolloutBuffer, frac: float) -> dict:
-        data = buf.flat()
-        adv = data["advantages"]
-        if cfg.normalize_advantages:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        lp, ent, v = policy.evaluate_actions(data["obs"], data["actions"])
-        loss, info = a2c_loss(lp, adv, v, data["returns"], ent, cfg.vf_coef, cfg.ent_coef)
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
-        opt.step()
-        return info
-
-    log = run_on_policy(cfg, policy, update, seed, progress, stop_at)
-    return policy, log
-
-
-# ---------------------------------------------------------------- baselines and variance (tabular)
-
-def baseline_gradient_samples(mdp: FiniteMDP, theta, states, actions, rewards, baseline="value") -> np.ndarray:
-    """Per-episode gradient estimates ``sum_t gamma^t grad log pi(a_t|s_t) (G_t - b_t)``, shape (n, S, A).
-
-    ``baseline``: ``"none"`` (b = 0), a number (constant b), or ``"value"`` (b = V_t(s_t), exact,
-    which makes ``G_t - b_t`` a Monte Carlo estimate of the advantage). Every choice is unbiased
-    because ``E[grad log pi(a|s)] = 0`` for any ``b`` that does not depend on the action.
-    """
-    theta = _check_theta(mdp, theta)
-    states, actions, rewards = check_episodes(mdp, states, actions, rewards)
-    H = states.shape[1]
-    G = discounted_returns(rewards.T, mdp.gamma).T
-    if isinstance(baseline, str):
-        if baseline == "none":
-            b = np.zeros_like(G)
-        elif baseline == "value":
-            V, _ = value_tables(mdp, theta)
-            b = V[np.arange(H)[None, :], states]
-        else:
-            raise ValueError(f"baseline must be 'none', 'value' or a number, got {baseline!r}")
-    elif isinstance(baseline, (int, float, np.floating, np.integer)) and not isinstance(baseline, bool):
-        b = np.full_like(G, float(baseline))
-    else:
-        raise TypeError(f"baseline must be 'none', 'value' or a number, got {type(baseline).__name__}")
-    coef = (mdp.gamma ** np.arange(H))[None, :] * (G - b)
-    return score_weighted_sum(theta, states, actions, coef)
+    policy = make_policy(cfg)
+    optimizer = torch.optim.RMSprop(policy.parameters(), lr=cfg.lr, alpha=cfg.rms_alpha,
+                                    eps=cfg.rms_eps)
+    env = make_vec_env(cfg.env_id, cfg.n_envs, cfg.seed)
+    buffer = RolloutBuffer(cfg.n_steps, cfg.n_envs, *space_dims(env))
+    obs, _ = env.reset(seed=cfg.seed)
+    log = TrainLog()
+    episodes = EpisodeTracker(cfg.n_envs, log)
+    steps_per_update = cfg.n_steps * cfg.n_envs
+    n_updates = max(1, cfg.total_steps // steps_per_update)
+    next_eval = cfg.eval_every
+    with Stopwatch(log), progress_bar(total=n_updates * steps_per_update, desc="A2C", unit="step",
+                                      enabled=progress) as bar:
+        for update in range(n_updates):
+            # 1. rollout: n_steps in each of the n_envs environments
+            obs = collect_rollout(env, policy, buffer, obs, episodes)
+            # 2. advantages and critic targets by GAE, bootstrapped from V(last obs)
+            with torch.no_grad():
+                last_values = policy.value(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+            buffer.compute_advantages(last_values, cfg.gamma, cfg.lam)
+            # 3. one gradient step on the whole rollout
+            data = buffer.flat()
+            advantages = data["advantages"]
+            if cfg.normalize_advantages:
+                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            log_probs, entropy, values = policy.evaluate_actions(data["obs"], data["actions"])
+            loss, info = a2c_loss(log_probs, advantages, values, data["returns"], entropy,
+                                  cfg.vf_coef, cfg.ent_coef)
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            # 4. diagnostics, then a greedy evaluation every eval_every steps (and at the end)
+            step = (update + 1) * steps_per_update
+            log.record_update(step, **info)
+            bar.update(steps_per_update)
+            if step >= next_eval or update == n_updates - 1:
+                next_eval += cfg.eval_every
+                mean = log.record_eval(step, lambda: evaluate(
+                    policy.deterministic, cfg.env_id, cfg.eval_episodes, seed=eval_seed(cfg.seed)))
+                if cfg.stop_return is not None and mean >= cfg.stop_return:
+                    break
+    env.close()
+    return A2CRun(cfg, log, policy)
 
 
-__all__ = ["ActorCritic", "a2c_loss", "A2CConfig", "train_a2c", "run_on_policy", "make_policy",
-           "OnPolicyLog", "check_config", "baseline_gradient_samples"]
+__all__ = ["ActorCritic", "a2c_loss", "make_policy", "check_on_policy_config", "A2CConfig", "A2CRun",
+           "train_a2c"]

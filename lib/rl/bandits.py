@@ -13,6 +13,8 @@ Bandits: :class:`BernoulliBandit` (arm ``a`` pays 1 with probability ``means[a]`
 Schedules map a step ``t = 0, 1, …`` to epsilon: :func:`constant_schedule`, :func:`linear_schedule`,
 :func:`exponential_schedule`. :func:`run_bandit` plays one agent and records the pseudo-regret
 ``sum_t (mu* - mu_{a_t})``; :func:`regret_curves` repeats it over seeds.
+
+Book: seed-34, seed-38, seed-39
 """
 from __future__ import annotations
 

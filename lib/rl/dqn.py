@@ -1,6 +1,8 @@
 """Deep Q-Networks: the two network shapes, the (Double) DQN target, and a CPU-friendly
 training loop with replay, a target network and a linear epsilon schedule.
 
+Book: seed-51, seed-52, seed-53
+
 Shapes
 ------
 * :class:`QNetAllActions`  ``Q(s) -> R^A``: one forward pass scores every action.
@@ -12,21 +14,30 @@ Target (``dones`` = terminated, not time-limit truncation)::
 
     DQN:         y = r + gamma (1 - done) max_a' Q_target(s', a')
     Double DQN:  y = r + gamma (1 - done) Q_target(s', argmax_a' Q_online(s', a'))
+
+:func:`train_dqn` is the whole algorithm in one loop (act epsilon-greedily, store, learn from a
+replayed batch with :func:`dqn_targets`, copy the target network, evaluate);
+``python -m lib.rl.dqn --make-checkpoint DIR`` makes the shipped CartPole network.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import pathlib
-import time
+import sys
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-from .nets import mlp
+from ..runs import EVAL_SEED_BASE, Run, Stopwatch, TrainLog, check_choice, check_int, check_positive, check_range
+from .envs import make_env
+from .nets import fused_adam, mlp
 from .replay import ReplayBuffer
 from .returns import check_gamma
+from .rollout import evaluate
 
 
 # ------------------------------------------------------------------ networks
@@ -129,15 +140,45 @@ def linear_epsilon(step: int, start: float = 1.0, end: float = 0.05, decay_steps
     return float(start + frac * (end - start))
 
 
-# ------------------------------------------------------------------ config, training, evaluation
+# ------------------------------------------------------------------ config, run, evaluation
 @dataclasses.dataclass
 class DQNConfig:
-    """Hyperparameters. Defaults follow the RL-Zoo setting for CartPole-v1 (256x256 MLP, lr 2.3e-3,
-    128 updates every 256 steps, epsilon 1 -> 0.04 over 8k steps)."""
+    """Hyperparameters of :func:`train_dqn`, with the seed. Defaults: the RL-Zoo setting for
+    CartPole-v1 (rl-baselines3-zoo ``hyperparams/dqn.yml``). Checked on construction.
 
-    env_id: object = "CartPole-v1"   # a Gymnasium id, or a zero-argument function returning an env
+    env_id : a Gymnasium id (``"CartPole-v1"``) or a zero-argument function returning an env with
+        a flat Box observation and Discrete actions.
+    total_steps : environment steps to train for (at most; see ``stop_return``). CartPole needs
+        10k–50k.
+    kind : ``"all"`` — ``Q(s) -> R^A``, one pass scores every action (the DQN paper's shape);
+        ``"sa"`` — ``Q(s, a) -> R``, one pass per action.
+    double : use the Double DQN target (van Hasselt et al. 2016): the online net picks
+        ``argmax_a' Q(s', a')``, the target net evaluates it.
+    hidden : hidden layer widths of the MLP. Zoo: (256, 256); small problems: (16,)–(64,).
+    lr : Adam step size. Zoo CartPole: 2.3e-3; Atari (Mnih et al. 2015): 2.5e-4 with RMSProp.
+    gamma : discount factor in [0, 1]. Typically 0.99.
+    batch_size : transitions per gradient step. Typically 32–256.
+    buffer_size : replay capacity (transitions); the oldest are overwritten. 1e4–1e6.
+    learning_starts : environment steps of acting before the first update (fills the buffer).
+    train_freq : environment steps between training phases (Zoo: 256; the DQN paper: 4).
+    gradient_steps : gradient steps per training phase (Zoo: 128; the DQN paper: 1).
+    target_update_interval : environment steps between hard copies online -> target network
+        (Zoo: 256 steps; the DQN paper: 10k).
+    eps_start, eps_end, eps_decay_steps : epsilon-greedy exploration rate, decayed linearly from
+        ``eps_start`` to ``eps_end`` over ``eps_decay_steps`` environment steps, then flat
+        (Zoo: 1 -> 0.04 over 16% of 50k steps = 8k).
+    max_grad_norm : gradient-norm clip of every update (SB3's default 10).
+    eval_every : environment steps between greedy evaluations; eval_episodes : episodes each
+        (evaluation ``k`` at step ``s`` resets its episodes with seeds ``EVAL_SEED_BASE + s + i``).
+    stop_return : stop once an evaluation's mean return reaches this (None: never). CartPole's
+        "solved" threshold is 475.
+    seed : seeds torch (network init), the acting/exploration generator, the replay sampler and
+        the environment.
+    """
+
+    env_id: object = "CartPole-v1"
     total_steps: int = 100_000
-    kind: str = "all"                # "all": Q(s)->R^A, "sa": Q(s,a)->R
+    kind: str = "all"
     double: bool = False
     hidden: tuple = (256, 256)
     lr: float = 2.3e-3
@@ -145,224 +186,211 @@ class DQNConfig:
     batch_size: int = 64
     buffer_size: int = 100_000
     learning_starts: int = 1_000
-    train_freq: int = 256            # env steps between training phases
-    gradient_steps: int = 128        # updates per training phase
-    target_update_interval: int = 256  # env steps between hard target copies
+    train_freq: int = 256
+    gradient_steps: int = 128
+    target_update_interval: int = 256
     eps_start: float = 1.0
     eps_end: float = 0.04
     eps_decay_steps: int = 8_000
     max_grad_norm: float = 10.0
     eval_every: int = 2_048
     eval_episodes: int = 10
-    stop_return: float | None = 475.0  # stop once an evaluation reaches this mean (None: never)
+    stop_return: float | None = 475.0
     seed: int = 0
 
-    def validate(self) -> "DQNConfig":
-        if self.kind not in ("all", "sa"):
-            raise ValueError(f"kind must be 'all' or 'sa', got {self.kind!r}")
-        for name in ("total_steps", "batch_size", "buffer_size", "train_freq", "gradient_steps",
-                     "target_update_interval", "eval_every", "eval_episodes", "eps_decay_steps"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if self.learning_starts < 0:
-            raise ValueError("learning_starts must be >= 0")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        check_gamma(self.gamma)
-        return self
+    def __post_init__(self):
+        if not (isinstance(self.env_id, str) or callable(self.env_id)):
+            raise TypeError(f"DQNConfig.env_id must be a Gymnasium id or a function returning an env, "
+                            f"got {type(self.env_id).__name__}")
+        check_choice(self, "kind", ("all", "sa"))
+        check_int(self, "total_steps", "batch_size", "buffer_size", "train_freq", "gradient_steps",
+                  "target_update_interval", "eval_every", "eval_episodes", "eps_decay_steps")
+        check_int(self, "learning_starts", "seed", minimum=0)
+        check_positive(self, "lr", "max_grad_norm")
+        check_range(self, "gamma", 0.0, 1.0)
+        check_range(self, "eps_start", 0.0, 1.0)
+        check_range(self, "eps_end", 0.0, 1.0)
+        self.hidden = tuple(self.hidden)
+        if not self.hidden or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1
+                                  for h in self.hidden):
+            raise ValueError(f"DQNConfig.hidden must be a non-empty tuple of positive widths, got {self.hidden!r}")
 
 
 @dataclasses.dataclass
-class DQNResult:
-    q_net: nn.Module
-    config: DQNConfig
-    eval_steps: list
-    eval_returns: list          # mean undiscounted evaluation return at each evaluation
-    eval_q0: list               # mean max_a Q(s_0, a) over the evaluation episodes' start states
-    eval_g0: list               # mean realised discounted return from those start states
-    episode_returns: list       # training episodes' returns (with exploration)
-    episode_end_steps: list
-    steps_to_threshold: int | None
-    env_steps: int
-    wall_time_s: float          # total, evaluations included
-    eval_time_s: float = 0.0    # time spent in evaluations (subtract for the training-only time)
+class DQNRun(Run):
+    """What :func:`train_dqn` returns: ``config``, ``log`` (a :class:`lib.runs.TrainLog`: evaluations,
+    training episodes, one loss/Q row per training phase, wall time), the trained ``q_net``, and
+    two diagnostics per evaluation: ``eval_q0`` the mean of ``max_a Q(s_0, a)`` over the evaluation
+    episodes' start states, ``eval_g0`` the mean discounted return realised from them."""
 
-    def steps_to(self, threshold: float) -> int | None:
-        """Environment steps at the first evaluation whose mean return reached ``threshold``."""
-        for s, r in zip(self.eval_steps, self.eval_returns):
-            if r >= threshold:
-                return s
-        return None
-
-
-def make_env(env_id):
-    """``gym.make(env_id)`` for a string, ``env_id()`` for a function."""
-    import gymnasium as gym
-
-    if isinstance(env_id, str):
-        return gym.make(env_id)
-    if callable(env_id):
-        return env_id()
-    raise TypeError(f"env_id must be a Gymnasium id or a function returning an env, got {type(env_id).__name__}")
+    q_net: nn.Module = None
+    eval_q0: list = dataclasses.field(default_factory=list)
+    eval_g0: list = dataclasses.field(default_factory=list)
+    env_steps: int = 0
 
 
 def _obs_tensor(obs) -> torch.Tensor:
     return torch.as_tensor(np.asarray(obs, dtype=np.float32))
 
 
+class _DiscountedReturn(gym.Wrapper):
+    """Adds up the discounted return of the wrapped env's *first* episode in ``g``."""
+
+    def __init__(self, env, gamma: float):
+        super().__init__(env)
+        self.gamma, self.g, self.t, self.done = gamma, 0.0, 0, False
+
+    def step(self, action):
+        out = self.env.step(action)
+        if not self.done:
+            self.g += self.gamma ** self.t * float(out[1])
+            self.t += 1
+            self.done = bool(out[2] or out[3])
+        return out
+
+
 @torch.no_grad()
-def evaluate_q_policy(q_net: nn.Module, env_id: str = "CartPole-v1", n_episodes: int = 10, seed: int = 10_000,
-                      gamma: float = 0.99, epsilon: float = 0.0) -> dict:
-    """Run ``n_episodes`` greedy (or epsilon-greedy) episodes in parallel with batched forward passes.
+def evaluate_q_policy(q_net: nn.Module, env_id="CartPole-v1", n_episodes: int = 10, seed: int = EVAL_SEED_BASE,
+                      gamma: float = 0.99) -> dict:
+    """Greedy episodes of ``q_net`` by :func:`lib.rl.rollout.evaluate` (episode ``i`` reset with
+    ``seed + i``), with DQN's two extra diagnostics.
 
-    Returns a dict with ``returns`` (n,) undiscounted, ``disc_returns`` (n,) realised discounted
-    returns from the start state, and ``q0`` (n,) the network's ``max_a Q(s_0, a)``.
+    Returns a dict: ``returns`` (n,) undiscounted (what ``evaluate`` returns), ``disc_returns`` (n,)
+    the realised discounted returns from the start states, and ``q0`` (n,) the network's
+    ``max_a Q(s_0, a)`` there — their gap is the overestimation the Double DQN section measures.
+    The discounted returns need the rewards, which ``evaluate`` does not expose: each episode's
+    env is wrapped to add them up.
     """
-    if n_episodes < 1:
-        raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
     gamma = check_gamma(gamma)
-    rng = np.random.default_rng(seed)
-    envs = [make_env(env_id) for _ in range(n_episodes)]
-    obs = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs)]).astype(np.float32)
-    q0 = q_net.q_values(_obs_tensor(obs)).max(dim=1).values.numpy().astype(np.float64)
-    active = np.ones(n_episodes, dtype=bool)
-    ret = np.zeros(n_episodes)
-    disc = np.zeros(n_episodes)
-    t = 0
-    while active.any():
-        idx = np.flatnonzero(active)
-        acts = q_net.q_values(_obs_tensor(obs[idx])).argmax(dim=1).numpy()
-        if epsilon > 0:
-            rand = rng.random(len(idx)) < epsilon
-            acts[rand] = rng.integers(0, q_net.n_actions, size=int(rand.sum()))
-        for j, i in enumerate(idx):
-            o, r, term, trunc, _ = envs[i].step(int(acts[j]))
-            ret[i] += r
-            disc[i] += gamma ** t * r
-            obs[i] = o
-            if term or trunc:
-                active[i] = False
-        t += 1
-    for e in envs:
-        e.close()
-    return {"returns": ret, "disc_returns": disc, "q0": q0}
+    made, q0 = [], []
+
+    def make():
+        made.append(_DiscountedReturn(make_env(env_id), gamma))
+        return made[-1]
+
+    def visit(obs, alive):
+        if not q0:     # the first call sees the start states
+            q0.append(q_net.q_values(_obs_tensor(obs)).max(dim=1).values.numpy().astype(np.float64))
+
+    def greedy(obs):
+        return q_net.q_values(_obs_tensor(obs)).argmax(dim=1).numpy()
+
+    returns = evaluate(greedy, make, n_episodes, seed, visit=visit)
+    return {"returns": returns, "disc_returns": np.array([e.g for e in made]), "q0": q0[0]}
 
 
-def train_dqn(config: DQNConfig | None = None, progress: bool = False, q_net: nn.Module | None = None) -> DQNResult:
-    """Train (Double) DQN on a discrete-action Gymnasium environment. Returns a :class:`DQNResult`.
+# ------------------------------------------------------------------ the training loop
+def train_dqn(cfg: DQNConfig | None = None, progress: bool = False) -> DQNRun:
+    """Train (Double) DQN on a discrete-action environment; returns a :class:`DQNRun`.
 
     One environment, epsilon-greedy acting; every ``train_freq`` steps, ``gradient_steps``
-    Huber-loss updates on replayed batches; hard target copies every ``target_update_interval``
-    steps; greedy evaluation every ``eval_every`` steps (stopping early at ``stop_return``).
+    Huber-loss updates towards :func:`dqn_targets` on replayed batches; hard target copies every
+    ``target_update_interval`` steps; greedy evaluation every ``eval_every`` steps (stopping early
+    once it reaches ``stop_return``).
     """
-    import gymnasium as gym
-
-    cfg = (config or DQNConfig()).validate()
-    t0 = time.perf_counter()
+    cfg = cfg or DQNConfig()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     env = make_env(cfg.env_id)
     if not isinstance(env.action_space, gym.spaces.Discrete):
         raise ValueError(f"DQN needs a discrete action space, {cfg.env_id} has {env.action_space}")
     obs_dim, n_actions = int(np.prod(env.observation_space.shape)), int(env.action_space.n)
-    online = q_net if q_net is not None else make_q_network(cfg.kind, obs_dim, n_actions, cfg.hidden)
+    online = make_q_network(cfg.kind, obs_dim, n_actions, cfg.hidden)
     target = make_q_network(cfg.kind, obs_dim, n_actions, cfg.hidden)
     target.load_state_dict(online.state_dict())
     target.requires_grad_(False)
-    try:    # the fused kernel removes most of Adam's per-parameter Python overhead on CPU
-        opt = torch.optim.Adam(online.parameters(), lr=cfg.lr, fused=True)
-    except (RuntimeError, TypeError):  # pragma: no cover - older torch / unsupported device
-        opt = torch.optim.Adam(online.parameters(), lr=cfg.lr, foreach=True)
+    opt = fused_adam(online.parameters(), cfg.lr)
     buf = ReplayBuffer(cfg.buffer_size, (obs_dim,), seed=cfg.seed)
+    run = DQNRun(cfg, TrainLog(), online)
     obs, _ = env.reset(seed=cfg.seed)
     env.action_space.seed(cfg.seed)
-    ep_ret, ep_returns, ep_ends = 0.0, [], []
-    ev_steps, ev_ret, ev_q0, ev_g0 = [], [], [], []
-    reached = None
-    iterator = range(1, cfg.total_steps + 1)
+    ep_ret = 0.0
+    steps = range(1, cfg.total_steps + 1)
     if progress:
         from tqdm.auto import tqdm
-        iterator = tqdm(iterator, desc="DQN" + (" (double)" if cfg.double else ""), mininterval=1.0)
-    step, eval_time = 0, 0.0
-    for step in iterator:
-        eps = linear_epsilon(step - 1, cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps)
-        if rng.random() < eps:
-            action = int(rng.integers(n_actions))
-        else:
-            with torch.no_grad():
-                action = int(online.q_values(_obs_tensor(obs)[None]).argmax(dim=1).item())
-        nobs, r, term, trunc, _ = env.step(action)
-        buf.add(obs, action, r, nobs, float(term))
-        ep_ret += r
-        obs = nobs
-        if term or trunc:
-            ep_returns.append(ep_ret)
-            ep_ends.append(step)
-            ep_ret = 0.0
-            obs, _ = env.reset()
-        if step > cfg.learning_starts and step % cfg.train_freq == 0:
-            for _ in range(cfg.gradient_steps):
-                b = buf.sample(cfg.batch_size)
-                o, nx = torch.from_numpy(b["obs"]), torch.from_numpy(b["next_obs"])
-                a = torch.from_numpy(b["actions"])
-                with torch.no_grad():   # same formula as dqn_targets, without its input checks (hot loop)
-                    qt = target.q_values(nx)
-                    if cfg.double:
-                        nxt = qt.gather(1, online.q_values(nx).argmax(1, keepdim=True)).squeeze(1)
-                    else:
-                        nxt = qt.max(1).values
-                    y = torch.from_numpy(b["rewards"]) + cfg.gamma * (1.0 - torch.from_numpy(b["dones"])) * nxt
-                q = q_of_actions(online, o, a)
-                loss = nn.functional.smooth_l1_loss(q, y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(online.parameters(), cfg.max_grad_norm, foreach=True)
-                opt.step()
-        if step % cfg.target_update_interval == 0:
-            target.load_state_dict(online.state_dict())
-        if step % cfg.eval_every == 0:
-            te = time.perf_counter()
-            ev = evaluate_q_policy(online, cfg.env_id, cfg.eval_episodes, seed=10_000 + step, gamma=cfg.gamma)
-            ev_steps.append(step)
-            ev_ret.append(float(ev["returns"].mean()))
-            ev_q0.append(float(ev["q0"].mean()))
-            ev_g0.append(float(ev["disc_returns"].mean()))
-            eval_time += time.perf_counter() - te
-            if cfg.stop_return is not None and ev_ret[-1] >= cfg.stop_return:
-                reached = step
-                break
+        steps = tqdm(steps, desc="DQN" + (" (double)" if cfg.double else ""), mininterval=1.0)
+    with Stopwatch(run.log):
+        for step in steps:
+            # act: epsilon-greedy on the online network
+            eps = linear_epsilon(step - 1, cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps)
+            if rng.random() < eps:
+                action = int(rng.integers(n_actions))
+            else:
+                with torch.no_grad():
+                    action = int(online.q_values(_obs_tensor(obs)[None]).argmax(dim=1).item())
+            next_obs, r, term, trunc, _ = env.step(action)
+            buf.add(obs, action, r, next_obs, float(term))   # done = terminated: truncation bootstraps
+            ep_ret += r
+            obs = next_obs
+            if term or trunc:
+                run.log.record_episode(step, ep_ret)
+                ep_ret = 0.0
+                obs, _ = env.reset()
+            # learn: gradient_steps Huber-loss steps towards the (Double) DQN target
+            if step > cfg.learning_starts and step % cfg.train_freq == 0:
+                for _ in range(cfg.gradient_steps):
+                    b = buf.sample(cfg.batch_size)
+                    nx = torch.from_numpy(b["next_obs"])
+                    with torch.no_grad():
+                        y = dqn_targets(b["rewards"], b["dones"], target.q_values(nx), cfg.gamma,
+                                        online.q_values(nx) if cfg.double else None)
+                    q = q_of_actions(online, torch.from_numpy(b["obs"]), torch.from_numpy(b["actions"]))
+                    loss = nn.functional.smooth_l1_loss(q, y)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(online.parameters(), cfg.max_grad_norm, foreach=True)
+                    opt.step()
+                run.log.record_update(step, loss=loss.item(), q_mean=q.mean().item())
+            if step % cfg.target_update_interval == 0:
+                target.load_state_dict(online.state_dict())
+            # evaluate: greedy episodes on fresh seeds (with the start-state Q and discounted return)
+            if step % cfg.eval_every == 0:
+                def greedy_returns():
+                    ev = evaluate_q_policy(online, cfg.env_id, cfg.eval_episodes, EVAL_SEED_BASE + step, cfg.gamma)
+                    run.eval_q0.append(float(ev["q0"].mean()))
+                    run.eval_g0.append(float(ev["disc_returns"].mean()))
+                    return ev["returns"]
+
+                mean = run.log.record_eval(step, greedy_returns)
+                if cfg.stop_return is not None and mean >= cfg.stop_return:
+                    break
     env.close()
-    return DQNResult(online, cfg, ev_steps, ev_ret, ev_q0, ev_g0, ep_returns, ep_ends, reached, step,
-                     time.perf_counter() - t0, eval_time)
+    run.env_steps = step
+    return run
 
 
 # ------------------------------------------------------------------ checkpoints
 def save_q_network(q_net: nn.Module, directory, config: DQNConfig, metrics: dict, command: str) -> pathlib.Path:
-    """Write ``model.safetensors`` and ``config.json`` (config, metrics, command) to ``directory``."""
+    """Write ``model.safetensors`` and ``meta.json`` (command, commit, machine, config, metrics) to
+    ``directory``."""
     from safetensors.torch import save_file
 
+    from ..provenance import git_commit, machine, tree_dirty
+
     directory = pathlib.Path(directory)
+    if not isinstance(config.env_id, str):
+        raise ValueError("only networks trained on a registered Gymnasium id can be saved with their config")
     directory.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in q_net.state_dict().items()}, str(directory / "model.safetensors"))
     cfg = dataclasses.asdict(config)
     cfg["hidden"] = list(cfg["hidden"])
-    if not isinstance(cfg["env_id"], str):
-        raise ValueError("only networks trained on a registered Gymnasium id can be saved with their config")
-    meta = {"config": cfg, "obs_dim": q_net.obs_dim, "n_actions": q_net.n_actions,
-            "metrics": metrics, "command": command}
-    (directory / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    meta = {"command": command, "commit": git_commit(), "tree_dirty": tree_dirty(), "machine": machine(), "config": cfg,
+            "obs_dim": q_net.obs_dim, "n_actions": q_net.n_actions, "metrics": metrics}
+    (directory / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return directory
 
 
 def load_q_network(directory) -> tuple[nn.Module, dict]:
-    """Load a network saved by :func:`save_q_network` (safetensors: no pickle). Returns (net, sidecar)."""
+    """Load a network saved by :func:`save_q_network` (safetensors: no pickle). Returns (net, sidecar).
+
+    The sidecar ``meta.json`` records the command, commit, machine, config and metrics."""
     from safetensors.torch import load_file
 
     directory = pathlib.Path(directory)
-    if not (directory / "config.json").is_file() or not (directory / "model.safetensors").is_file():
-        raise FileNotFoundError(f"{directory} must hold model.safetensors and config.json")
-    meta = json.loads((directory / "config.json").read_text())
+    sidecar = directory / "meta.json"
+    if not sidecar.is_file() or not (directory / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{directory} must hold model.safetensors and meta.json")
+    meta = json.loads(sidecar.read_text())
     cfg = meta["config"]
     net = make_q_network(cfg["kind"], meta["obs_dim"], meta["n_actions"], tuple(cfg["hidden"]))
     net.load_state_dict(load_file(str(directory / "model.safetensors")))
@@ -370,50 +398,39 @@ def load_q_network(directory) -> tuple[nn.Module, dict]:
     return net, meta
 
 
-__all__ = ["QNetAllActions", "QNetStateAction", "make_q_network", "q_of_actions", "dqn_targets",
-           "linear_epsilon", "DQNConfig", "DQNResult", "evaluate_q_policy", "train_dqn",
-           "save_q_network", "load_q_network", "make_env", "MaxBiasEnv"]
+# The shipped network (data/checkpoints/dqn-cartpole): the Zoo defaults, stopped at the solved
+# threshold, then scored on 20 fresh episodes seeded from CHECKPOINT_EVAL_SEED.
+CHECKPOINT_EVAL_SEED = 2024
+CHECKPOINT_EVAL_EPISODES = 20
 
 
-class MaxBiasEnv:
-    """Sutton & Barto's maximisation-bias MDP with a neural-friendly observation.
+def make_checkpoint(directory, seed: int = 0, command: str | None = None) -> dict:
+    """Train :class:`DQNConfig` defaults (seed ``seed``, at most 100k steps, stop at 475) and save
+    the network with its metrics to ``directory``; returns the metrics."""
+    cfg = DQNConfig(seed=seed, total_steps=100_000, stop_return=475.0)
+    run = train_dqn(cfg)
+    ev = evaluate_q_policy(run.q_net, "CartPole-v1", CHECKPOINT_EVAL_EPISODES, seed=CHECKPOINT_EVAL_SEED)["returns"]
+    metrics = {"eval_return_mean": float(ev.mean()), "eval_return_std": float(ev.std()),
+               "eval_episodes": CHECKPOINT_EVAL_EPISODES, "eval_seed": CHECKPOINT_EVAL_SEED,
+               "env_steps": run.env_steps, "steps_to_475": run.log.steps_to(475.0),
+               "eval_steps": run.log.eval_steps, "eval_returns": run.log.eval_returns,
+               "wall_time_s": round(run.log.wall_time, 1), "torch_threads": torch.get_num_threads()}
+    command = command or f"OMP_NUM_THREADS=1 python -m lib.rl.dqn --make-checkpoint {directory} --seed {seed}"
+    save_q_network(run.q_net, directory, cfg, metrics, command)
+    return metrics
 
-    Start in A (obs ``[1, 0]``): action 0 ends the episode with reward 0; any other action moves
-    to B (obs ``[0, 1]``) with reward 0. In B every action ends the episode with a reward drawn
-    from ``N(mean_b, 1)``. With ``mean_b < 0`` going to B is a mistake, yet the max over noisy
-    estimates of B's action values makes it look attractive.
-    """
 
-    def __init__(self, n_actions: int = 10, mean_b: float = -0.1, seed: int | None = None):
-        import gymnasium as gym
-
-        if n_actions < 2:
-            raise ValueError(f"n_actions must be >= 2, got {n_actions}")
-        self.observation_space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
-        self.action_space = gym.spaces.Discrete(int(n_actions))
-        self.mean_b = float(mean_b)
-        self._rng = np.random.default_rng(seed)
-        self.state = 0
-
-    def reset(self, *, seed=None, options=None):
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
-        self.state = 0
-        return np.array([1.0, 0.0], dtype=np.float32), {}
-
-    def step(self, action):
-        a = int(action)
-        if not 0 <= a < self.action_space.n:
-            raise ValueError(f"action out of range: {action}")
-        if self.state == 0:
-            if a == 0:
-                return np.array([1.0, 0.0], dtype=np.float32), 0.0, True, False, {}
-            self.state = 1
-            return np.array([0.0, 1.0], dtype=np.float32), 0.0, False, False, {}
-        return np.array([0.0, 1.0], dtype=np.float32), float(self._rng.normal(self.mean_b, 1.0)), True, False, {}
-
-    def close(self):
-        pass
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lib.rl.dqn",
+                                 description="Make the shipped DQN checkpoint "
+                                             "(CartPole-v1, data/checkpoints/dqn-cartpole).")
+    ap.add_argument("--make-checkpoint", metavar="DIR", required=True, help="output folder")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    cmd = "OMP_NUM_THREADS=1 python -m lib.rl.dqn " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(json.dumps(make_checkpoint(args.make_checkpoint, args.seed, cmd.strip())))
+    return 0
 
 
 def max_estimator_bias(true_means, noise_std: float = 1.0, n_samples: int = 10, n_trials: int = 10_000,
@@ -440,4 +457,10 @@ def max_estimator_bias(true_means, noise_std: float = 1.0, n_samples: int = 10, 
             "single_trials": single, "double_trials": double}
 
 
-__all__ += ["max_estimator_bias"]
+__all__ = ["QNetAllActions", "QNetStateAction", "make_q_network", "q_of_actions", "dqn_targets",
+           "linear_epsilon", "DQNConfig", "DQNRun", "evaluate_q_policy", "train_dqn",
+           "save_q_network", "load_q_network", "make_checkpoint", "max_estimator_bias"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

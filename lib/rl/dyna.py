@@ -4,6 +4,8 @@ The model remembers, for every visited ``(s, a)``, the last observed ``(r, s', t
 (exact for deterministic environments). After each real step the agent makes one Q-learning
 update from experience and then ``n_planning`` more from transitions replayed out of the model
 at previously visited pairs. ``n_planning = 0`` is plain one-step Q-learning.
+
+Book: seed-61
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from .returns import check_gamma
+from .mc_td import check_control_args, epsilon_greedy_action
 
 
 @dataclasses.dataclass
@@ -23,31 +25,13 @@ class TabularRun:
     updates: int                  # total Q updates (real + planned)
 
 
-def _check_common(n_episodes, alpha, gamma, epsilon):
-    if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) or n_episodes < 1:
-        raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
-    if not 0 < alpha <= 1:
-        raise ValueError(f"alpha must be in (0, 1], got {alpha}")
-    if not 0 <= epsilon <= 1:
-        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
-    return check_gamma(gamma)
-
-
-def epsilon_greedy(q_row: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
-    """Random action with probability ``epsilon``, else a greedy one (ties broken at random)."""
-    if rng.random() < epsilon:
-        return int(rng.integers(q_row.shape[0]))
-    best = np.flatnonzero(q_row == q_row.max())
-    return int(best[rng.integers(best.shape[0])]) if best.shape[0] > 1 else int(best[0])
-
-
 def dyna_q(env, n_episodes: int, n_planning: int = 0, alpha: float = 0.1, gamma: float = 0.95,
            epsilon: float = 0.1, seed: int = 0, q_init: float = 0.0) -> TabularRun:
     """Run Dyna-Q on a Gymnasium env with ``Discrete`` observations and actions.
 
     Returns a :class:`TabularRun` with the learned ``Q`` and per-episode steps/returns.
     """
-    gamma = _check_common(n_episodes, alpha, gamma, epsilon)
+    gamma = check_control_args(n_episodes, alpha, gamma, epsilon)
     if isinstance(n_planning, bool) or not isinstance(n_planning, (int, np.integer)) or n_planning < 0:
         raise ValueError(f"n_planning must be a non-negative integer, got {n_planning!r}")
     S, A = int(env.observation_space.n), int(env.action_space.n)
@@ -67,7 +51,7 @@ def dyna_q(env, n_episodes: int, n_planning: int = 0, alpha: float = 0.1, gamma:
         if ep > 0:
             s, _ = env.reset()
         while True:
-            a = epsilon_greedy(Q[s], epsilon, rng)
+            a = epsilon_greedy_action(Q[s], epsilon, rng)
             s2, r, term, trunc, _ = env.step(a)
             Q[s, a] += alpha * (r + gamma * (0.0 if term else Q[s2].max()) - Q[s, a])
             updates += 1
@@ -91,4 +75,4 @@ def dyna_q(env, n_episodes: int, n_planning: int = 0, alpha: float = 0.1, gamma:
     return TabularRun(Q, steps, rets, goal, updates)
 
 
-__all__ = ["TabularRun", "epsilon_greedy", "dyna_q"]
+__all__ = ["TabularRun", "dyna_q"]

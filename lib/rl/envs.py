@@ -13,9 +13,18 @@ Both expose the toy-text transition table ``env.unwrapped.P[s][a] = [(p, s', r, 
 :func:`lib.rl.tabular.from_env` turns them into exact tables. They are registered with gymnasium
 as ``Book/RandomWalk-v0`` and ``Book/Travel-v0`` when this module is imported.
 
+Two small environments of the deep-RL sections (observation vectors for a network):
+
+* :class:`MaxBiasEnv` — Sutton & Barto's maximisation-bias MDP (Example 6.7) with a two-dimensional
+  one-hot observation: the testbed of Double DQN's overestimation experiment.
+* :class:`RiskyChain` — a short chain with a safe and a risky action per step, whose risky return
+  is a many-peaked distribution: the testbed of C51.
+
 :func:`rollout` runs the agent–environment loop on any gymnasium environment and checks the API
 contract on every step (reset/step signatures, observations inside the space, boolean
 ``terminated``/``truncated``).
+
+Book: seed-35, seed-36, seed-37, seed-40, seed-42, seed-46, seed-48, seed-53, seed-63
 """
 from __future__ import annotations
 
@@ -177,6 +186,104 @@ def register_envs() -> None:
 register_envs()
 
 
+# ---------------------------------------------------------------- environments of the deep-RL sections
+
+
+def make_env(env_id) -> gym.Env:
+    """``gym.make(env_id)`` for a registered id, ``env_id()`` for a zero-argument function (how the
+    training configs name a custom environment such as :class:`MaxBiasEnv`)."""
+    if isinstance(env_id, str):
+        return gym.make(env_id)
+    if callable(env_id):
+        return env_id()
+    raise TypeError(f"env_id must be a Gymnasium id or a function returning an env, got {type(env_id).__name__}")
+
+
+class MaxBiasEnv(gym.Env):
+    """Sutton & Barto's maximisation-bias MDP (Example 6.7) with a neural-friendly observation.
+
+    Start in A (obs ``[1, 0]``): action 0 ends the episode with reward 0; any other action moves
+    to B (obs ``[0, 1]``) with reward 0. In B every action ends the episode with a reward drawn
+    from ``N(mean_b, 1)``. With ``mean_b < 0`` going to B is a mistake, yet the max over noisy
+    estimates of B's action values makes it look attractive.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, n_actions: int = 10, mean_b: float = -0.1, seed: int | None = None):
+        if n_actions < 2:
+            raise ValueError(f"n_actions must be >= 2, got {n_actions}")
+        self.observation_space = spaces.Box(0.0, 1.0, (2,), np.float32)
+        self.action_space = spaces.Discrete(int(n_actions))
+        self.mean_b = float(mean_b)
+        self._rng = np.random.default_rng(seed)
+        self.state = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)     # gymnasium's contract; the rewards draw from self._rng
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.state = 0
+        return np.array([1.0, 0.0], dtype=np.float32), {}
+
+    def step(self, action):
+        a = int(action)
+        if not 0 <= a < self.action_space.n:
+            raise ValueError(f"action out of range: {action}")
+        if self.state == 0:
+            if a == 0:
+                return np.array([1.0, 0.0], dtype=np.float32), 0.0, True, False, {}
+            self.state = 1
+            return np.array([0.0, 1.0], dtype=np.float32), 0.0, False, False, {}
+        reward = float(self._rng.normal(self.mean_b, 1.0))
+        return np.array([0.0, 1.0], dtype=np.float32), reward, True, False, {}
+
+
+class RiskyChain(gym.Env):
+    """An episodic chain of ``length`` steps with a stochastic-reward choice at each step.
+
+    Observation: one-hot of the step index (``length + 1`` dims, last = terminal).
+    Action 0 ("safe") pays ``safe_reward``; action 1 ("risky") pays ``high`` with probability
+    ``p_high`` else ``low``. The episode ends after ``length`` steps, so the return of the
+    risky policy is a discounted sum of coin flips: a many-peaked distribution.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, length: int = 4, safe_reward: float = 1.0, high: float = 3.0, low: float = -1.0,
+                 p_high: float = 0.6):
+        if length < 1:
+            raise ValueError(f"length must be >= 1, got {length}")
+        if not 0 <= p_high <= 1:
+            raise ValueError(f"p_high must be in [0, 1], got {p_high}")
+        self.length, self.safe_reward, self.high, self.low, self.p_high = int(length), safe_reward, high, low, p_high
+        self.observation_space = spaces.Box(0.0, 1.0, (length + 1,), np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.t = 0
+        self._rng = np.random.default_rng(0)
+
+    def _obs(self):
+        o = np.zeros(self.length + 1, dtype=np.float32)
+        o[self.t] = 1.0
+        return o
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)     # gymnasium's contract; the rewards draw from self._rng
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        a = int(action)
+        if a not in (0, 1):
+            raise ValueError(f"action must be 0 or 1, got {action}")
+        r = self.safe_reward if a == 0 else (self.high if self._rng.random() < self.p_high else self.low)
+        self.t += 1
+        return self._obs(), float(r), self.t >= self.length, False, {}
+
+
+
 # ---------------------------------------------------------------- the agent-environment loop
 
 
@@ -269,5 +376,6 @@ def rollout(env: gym.Env, policy: Callable, seed: int | None = None, max_steps: 
                  np.asarray(terms, dtype=bool), np.asarray(truncs, dtype=bool), infos)
 
 
-__all__ = ["RandomWalkEnv", "TravelEnv", "FlatDiscreteObservation", "TRAVEL_STATES", "TRAVEL_ACTIONS", "register_envs",
+__all__ = ["make_env", "RandomWalkEnv", "TravelEnv", "MaxBiasEnv", "RiskyChain", "FlatDiscreteObservation",
+           "TRAVEL_STATES", "TRAVEL_ACTIONS", "register_envs",
            "Trace", "APIContractError", "rollout"]

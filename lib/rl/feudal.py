@@ -11,6 +11,8 @@
 
 Because the worker's skills ("leave through the east door") are reused by the manager from
 every room, a sparse reward far away is found much faster than by flat Q-learning.
+
+Book: seed-62
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import dataclasses
 
 import numpy as np
 
-from .dyna import _check_common, epsilon_greedy
+from .mc_td import check_control_args, epsilon_greedy_action
 from .gridworld import GridWorld
 
 COMMANDS = ("north", "east", "south", "west", "search")
@@ -55,7 +57,7 @@ def feudal_q(env: GridWorld, room: int, n_episodes: int, alpha: float = 0.2, gam
              epsilon: float = 0.1, manager_alpha: float = 0.2, manager_epsilon: float = 0.1,
              max_command_steps: int = 25, seed: int = 0) -> FeudalRun:
     """Train the two-level feudal agent for ``n_episodes`` (each capped by ``env.max_steps``)."""
-    gamma = _check_common(n_episodes, alpha, gamma, epsilon)
+    gamma = check_control_args(n_episodes, alpha, gamma, epsilon)
     if not isinstance(env, GridWorld):
         raise TypeError("feudal_q needs a lib.rl.gridworld.GridWorld (it uses the room structure)")
     if max_command_steps < 1:
@@ -84,12 +86,12 @@ def feudal_q(env: GridWorld, room: int, n_episodes: int, alpha: float = 0.2, gam
         done = False
         while not done:
             rm = rooms[s]
-            c = epsilon_greedy(Qm[rm], manager_epsilon, rng)
+            c = epsilon_greedy_action(Qm[rm], manager_epsilon, rng)
             tgt = target_room(rm, c)
             ncmd[ep] += 1
             ext, disc, k = 0.0, 1.0, 0
             while True:
-                a = epsilon_greedy(Qw[c, s], epsilon, rng)
+                a = epsilon_greedy_action(Qw[c, s], epsilon, rng)
                 s2, r, term, trunc, _ = env.step(a)
                 steps[ep] += 1
                 ext += disc * r

@@ -16,12 +16,14 @@ Special cases (tested): ``lam = 0`` gives the TD error ``delta_t``; ``lam = 1`` 
 Carlo advantage ``G_t - V(s_t)`` with the same bootstraps. The result equals Stable-Baselines3's
 ``RolloutBuffer.compute_returns_and_advantage`` once SB3's truncation trick (adding
 ``gamma * V(final obs)`` to the reward of a truncated step) is applied to its input.
+
+Book: seed-66 (GAE).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .returns import _as_float_array, check_gamma
+from .returns import as_float_array, check_gamma
 
 METHODS = ("loop", "matrix")
 
@@ -36,7 +38,7 @@ def _check_lam(lam) -> float:
 
 
 def _prepare(rewards, values, last_values, terminated, truncated, final_values):
-    r = _as_float_array(rewards, "rewards")
+    r = as_float_array(rewards, "rewards")
     squeeze = r.ndim == 1
     if r.ndim == 1:
         r = r[:, None]
@@ -50,7 +52,7 @@ def _prepare(rewards, values, last_values, terminated, truncated, final_values):
         want = shape[1:] if tail else shape
         if x is None:
             return np.full(want, default)
-        a = _as_float_array(x, name)
+        a = as_float_array(x, name)
         if squeeze and not tail and a.ndim == 1:
             a = a[:, None]
         if squeeze and tail and a.ndim == 0:
@@ -175,7 +177,7 @@ def normalize_advantages(adv, eps: float = 1e-8):
             return (adv - adv.mean()) / (adv.std() + eps)
     except ImportError:  # pragma: no cover
         pass
-    a = _as_float_array(adv, "advantages")
+    a = as_float_array(adv, "advantages")
     if a.size < 2:
         raise ValueError("need at least 2 advantages to normalise")
     return (a - a.mean()) / (a.std(ddof=1) + eps)

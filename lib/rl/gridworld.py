@@ -8,6 +8,8 @@ move is replaced by a uniformly random one with that probability.
 :class:`GridWorld` is a ``gymnasium.Env`` (``Discrete`` observations and actions), so any
 tabular agent written for Gymnasium runs on it, and it also exposes the model:
 ``P`` (S, A, S) transition probabilities and ``R`` (S, A) expected rewards.
+
+Book: seed-51, seed-58, seed-59, seed-60, seed-61, seed-62
 """
 from __future__ import annotations
 

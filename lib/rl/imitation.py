@@ -12,6 +12,8 @@
   simplest working form: a tabular discriminator ``D(s, a)`` trained by logistic regression to tell
   expert from policy state-action pairs, and a policy that is soft-optimal for the reward
   ``log D - log(1 - D)`` (entropy-regularised RL, solved exactly with the known model).
+
+Book: seed-58, seed-59
 """
 from __future__ import annotations
 

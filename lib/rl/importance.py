@@ -6,6 +6,8 @@ of weights (biased, consistent, often lower variance). For ``p = N(0, 1)`` and `
 the weights' second moment is known in closed form, ``E_q[w^2] = exp(mu^2) = exp(2 KL(p||q))``,
 so the variance blow-up with mismatch can be checked against theory. PPO's ratio
 ``pi_theta / pi_old`` is exactly such a weight.
+
+Book: seed-69
 """
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ gradient ascent on the demonstrations' log-likelihood, whose gradient is
 the latter from a backward *soft* value iteration (:func:`soft_value_iteration`) and a forward
 pass of state-visitation frequencies (:func:`expected_svf`). The recovered reward is then handed
 to ordinary RL (value iteration) to check that it reproduces the expert.
+
+Book: seed-60
 """
 from __future__ import annotations
 

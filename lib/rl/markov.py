@@ -6,6 +6,8 @@ Its stationary distribution ``pi`` solves ``pi P = pi`` with ``sum(pi) = 1``:
 * :func:`stationary_power` — repeat ``pi <- pi P`` from a start distribution (power iteration);
 * :func:`stationary_eigen` — the left eigenvector of ``P`` for eigenvalue 1, normalised;
 * :func:`simulate_chain` + :func:`visit_frequencies` — the long-run fraction of time in each state.
+
+Book: seed-37, seed-44, seed-45
 """
 from __future__ import annotations
 

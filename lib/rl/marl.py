@@ -16,20 +16,29 @@ MADDPG (Lowe et al. 2017)
 Decentralised actors ``mu_i(o_i)``; critics ``Q_i(o_1..o_N, a_1..a_N)`` that see every agent's
 observation and action during training (``centralized=True``), or only ``Q_i(o_i, a_i)``
 (``centralized=False``: independent DDPG). Runs on a PettingZoo parallel environment with
-continuous actions in ``[low, high]`` (e.g. ``mpe2.simple_spread_v3``).
+continuous actions in ``[low, high]`` (e.g. ``mpe2.simple_spread_v3``). :func:`train_maddpg` is the
+whole algorithm in one loop over :class:`lib.rl.replay.ReplayBuffer`;
+``python -m lib.rl.marl --make-checkpoint DIR --seeds 0 1 2 3 4`` makes the shipped comparison.
+
+Book: seed-56, seed-57
 """
 from __future__ import annotations
 
+import argparse
 import copy
 import dataclasses
-import time
+import json
+import pathlib
+import sys
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..runs import Run, Stopwatch, TrainLog, check_int, check_positive, check_range
+from .mc_td import epsilon_greedy_action
 from .nets import mlp, soft_update
-from .returns import check_gamma
+from .replay import ReplayBuffer
 
 
 # ================================================================== matrix games
@@ -100,8 +109,8 @@ def independent_q_learning(game: MatrixGame, n_rounds: int = 5000, alpha: float 
     acts = np.zeros((n_rounds, 2), dtype=np.int64)
     h1, h2 = np.zeros((n_rounds, m)), np.zeros((n_rounds, n))
     for t in range(n_rounds):
-        i = int(rng.integers(m)) if rng.random() < epsilon else int(rng.choice(np.flatnonzero(q1 == q1.max())))
-        j = int(rng.integers(n)) if rng.random() < epsilon else int(rng.choice(np.flatnonzero(q2 == q2.max())))
+        i = epsilon_greedy_action(q1, epsilon, rng)
+        j = epsilon_greedy_action(q2, epsilon, rng)
         q1[i] += alpha * (game.A[i, j] - q1[i])
         q2[j] += alpha * (game.B[i, j] - q2[j])
         acts[t] = (i, j)
@@ -143,9 +152,50 @@ def independent_gradient_ascent(game: MatrixGame, n_steps: int = 5000, lr: float
 
 
 # ================================================================== MADDPG / independent DDPG
+def make_spread_env(max_cycles: int = 25):
+    """``mpe2.simple_spread_v3`` with two agents, continuous actions and a purely shared reward:
+    the default environment of :class:`MADDPGConfig` and of the shipped comparison."""
+    from mpe2 import simple_spread_v3
+
+    return simple_spread_v3.parallel_env(N=2, max_cycles=max_cycles, continuous_actions=True, local_ratio=0.0)
+
+
+# Episode ``e`` of the run with seed ``s`` resets the environment with seed
+# ``s * EPISODE_SEED_STRIDE + e``: a prime stride keeps the episode seeds of different runs apart
+# for up to a million episodes each.
+EPISODE_SEED_STRIDE = 1_000_003
+
+
 @dataclasses.dataclass
 class MADDPGConfig:
-    centralized: bool = True       # False: independent DDPG (each critic sees only its own obs and action)
+    """Hyperparameters of :func:`train_maddpg`, with the seed and the environment. Defaults: close
+    to the MADDPG paper's (Lowe et al. 2017, appendix, and the authors' code): two 64-unit layers,
+    gamma 0.95, tau 0.01; scaled down for a CPU where they differ (lr 1e-3, not 1e-2; batch 256,
+    not 1024; 25 updates every 25 steps, not one every 100). Checked on construction.
+
+    env_id : a zero-argument function returning a PettingZoo *parallel* env with Box actions
+        (``continuous_actions=True``). Default: :func:`make_spread_env`.
+    centralized : critics ``Q_i(o_1..o_N, a_1..a_N)`` (MADDPG); False: ``Q_i(o_i, a_i)``
+        (independent DDPG, the same code otherwise).
+    n_episodes : training episodes (simple_spread: 25 steps each; the shipped runs use 400).
+    gamma : discount factor in [0, 1]; tau : Polyak factor of the target updates in (0, 1].
+    actor_lr, critic_lr : Adam step sizes.
+    hidden : hidden widths of every actor and critic.
+    batch_size : transitions per update; buffer_size : replay capacity.
+    learning_starts : environment steps of uniformly random actions before the first update.
+    update_every : environment steps between update phases; updates_per_phase : gradient steps
+        (one critic and one actor step per agent) in each.
+    noise_std : std of the Gaussian exploration noise, a fraction of the action range.
+    action_reg : weight of the penalty on the actor's pre-activation (keeps actions off the
+        bounds, as the authors' code does with 1e-3).
+    max_grad_norm : gradient-norm clip of every critic and actor step (0.5 in the authors' code;
+        1.0 here).
+    seed : seeds torch (initialisation), the acting and replay generator, and the episodes' resets
+        (episode ``e``: ``seed * EPISODE_SEED_STRIDE + e``).
+    """
+
+    env_id: object = make_spread_env
+    centralized: bool = True
     n_episodes: int = 1000
     gamma: float = 0.95
     tau: float = 0.01
@@ -154,24 +204,26 @@ class MADDPGConfig:
     hidden: tuple = (64, 64)
     batch_size: int = 256
     buffer_size: int = 100_000
-    learning_starts: int = 2_000   # env steps of random-ish acting before updates
-    update_every: int = 25         # env steps between update phases
+    learning_starts: int = 2_000
+    update_every: int = 25
     updates_per_phase: int = 25
-    noise_std: float = 0.1         # Gaussian exploration noise, as a fraction of the action range
-    action_reg: float = 1e-3       # penalty on the actor's pre-activation (keeps actions off the bounds)
+    noise_std: float = 0.1
+    action_reg: float = 1e-3
+    max_grad_norm: float = 1.0
     seed: int = 0
 
-    def validate(self):
-        for name in ("n_episodes", "batch_size", "buffer_size", "update_every", "updates_per_phase"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        check_gamma(self.gamma)
-        if not 0 < self.tau <= 1:
-            raise ValueError(f"tau must be in (0, 1], got {self.tau}")
-        if self.noise_std < 0:
-            raise ValueError("noise_std must be >= 0")
-        return self
+    def __post_init__(self):
+        if not callable(self.env_id):
+            raise TypeError(f"MADDPGConfig.env_id must be a function returning a PettingZoo parallel env, "
+                            f"got {type(self.env_id).__name__}")
+        check_int(self, "n_episodes", "batch_size", "buffer_size", "update_every", "updates_per_phase")
+        check_int(self, "learning_starts", "seed", minimum=0)
+        check_range(self, "gamma", 0.0, 1.0)
+        check_range(self, "tau", 0.0, 1.0, low_open=True)
+        check_positive(self, "actor_lr", "critic_lr", "max_grad_norm")
+        check_range(self, "noise_std", 0.0, np.inf)
+        check_range(self, "action_reg", 0.0, np.inf)
+        self.hidden = tuple(self.hidden)
 
 
 class _Actor(nn.Module):
@@ -189,10 +241,11 @@ class _Actor(nn.Module):
 
 
 class MultiAgentDDPG:
-    """N actor/critic pairs; ``centralized`` critics (MADDPG) or local ones (independent DDPG)."""
+    """The networks of N agents: actors ``mu_i(o_i)``, critics (``centralized``: MADDPG; else
+    independent DDPG), their target copies and optimisers. :func:`train_maddpg` trains them."""
 
     def __init__(self, obs_dims, act_dims, lows, highs, cfg: MADDPGConfig):
-        self.cfg = cfg.validate()
+        self.cfg = cfg
         self.n = len(obs_dims)
         if not (len(act_dims) == len(lows) == len(highs) == self.n) or self.n < 1:
             raise ValueError("obs_dims, act_dims, lows and highs must list one entry per agent")
@@ -216,8 +269,14 @@ class MultiAgentDDPG:
             return torch.cat(list(obs) + list(acts), dim=-1)
         return torch.cat([obs[i], acts[i]], dim=-1)
 
+    def split(self, x, dims) -> list[torch.Tensor]:
+        """Cut a replayed batch of concatenated per-agent vectors back into one tensor per agent."""
+        return [t.contiguous() for t in torch.split(torch.as_tensor(x), list(dims), dim=-1)]
+
     @torch.no_grad()
     def act(self, obs: list, noise_std: float = 0.0, rng: np.random.Generator | None = None) -> list:
+        """Every agent's action ``mu_i(o_i)`` (+ Gaussian noise of std ``noise_std`` times its
+        action range), clipped to its bounds."""
         out = []
         for i, o in enumerate(obs):
             a = self.actors[i](torch.as_tensor(np.asarray(o, dtype=np.float32))).numpy()
@@ -225,40 +284,6 @@ class MultiAgentDDPG:
                 a = a + rng.normal(0.0, noise_std * (self.highs[i] - self.lows[i]), size=a.shape)
             out.append(np.clip(a, self.lows[i], self.highs[i]).astype(np.float32))
         return out
-
-    def update(self, batch: dict) -> dict:
-        """One critic and one actor step for every agent on a replayed batch."""
-        cfg = self.cfg
-        obs = [torch.as_tensor(x) for x in batch["obs"]]
-        acts = [torch.as_tensor(x) for x in batch["acts"]]
-        nobs = [torch.as_tensor(x) for x in batch["next_obs"]]
-        rews = [torch.as_tensor(x) for x in batch["rews"]]
-        done = torch.as_tensor(batch["done"])
-        with torch.no_grad():
-            nacts = [self.actors_t[j](nobs[j]) for j in range(self.n)]
-        info = {}
-        for i in range(self.n):
-            with torch.no_grad():
-                y = rews[i] + cfg.gamma * (1 - done) * self.critics_t[i](self.critic_input(i, nobs, nacts)).squeeze(-1)
-            q = self.critics[i](self.critic_input(i, obs, acts)).squeeze(-1)
-            closs = nn.functional.mse_loss(q, y)
-            self.copt[i].zero_grad()
-            closs.backward()
-            nn.utils.clip_grad_norm_(self.critics[i].parameters(), 1.0)
-            self.copt[i].step()
-            new_acts = list(acts)
-            new_acts[i] = self.actors[i](obs[i])
-            aloss = -self.critics[i](self.critic_input(i, obs, new_acts)).mean() \
-                + cfg.action_reg * (self.actors[i].pre(obs[i]) ** 2).mean()
-            self.aopt[i].zero_grad()
-            aloss.backward()
-            nn.utils.clip_grad_norm_(self.actors[i].parameters(), 1.0)
-            self.aopt[i].step()
-            info[f"critic_loss_{i}"] = float(closs.detach())
-        for i in range(self.n):
-            soft_update(self.actors_t[i], self.actors[i], cfg.tau)
-            soft_update(self.critics_t[i], self.critics[i], cfg.tau)
-        return info
 
     def state_dict(self) -> dict:
         return {f"actor{i}.{k}": v for i, a in enumerate(self.actors) for k, v in a.state_dict().items()}
@@ -268,35 +293,13 @@ class MultiAgentDDPG:
             a.load_state_dict({k.split(".", 1)[1]: v for k, v in sd.items() if k.startswith(f"actor{i}.")})
 
 
-class _MABuffer:
-    def __init__(self, cap, obs_dims, act_dims, seed):
-        self.cap, self.pos, self.size = cap, 0, 0
-        self.obs = [np.zeros((cap, d), np.float32) for d in obs_dims]
-        self.next_obs = [np.zeros((cap, d), np.float32) for d in obs_dims]
-        self.acts = [np.zeros((cap, d), np.float32) for d in act_dims]
-        self.rews = [np.zeros(cap, np.float32) for _ in obs_dims]
-        self.done = np.zeros(cap, np.float32)
-        self.rng = np.random.default_rng(seed)
-
-    def add(self, obs, acts, rews, next_obs, done):
-        p = self.pos
-        for i in range(len(obs)):
-            self.obs[i][p], self.acts[i][p], self.rews[i][p], self.next_obs[i][p] = obs[i], acts[i], rews[i], next_obs[i]
-        self.done[p] = done
-        self.pos, self.size = (p + 1) % self.cap, min(self.size + 1, self.cap)
-
-    def sample(self, b):
-        idx = self.rng.integers(0, self.size, size=b)
-        return {"obs": [o[idx] for o in self.obs], "acts": [a[idx] for a in self.acts],
-                "rews": [r[idx] for r in self.rews], "next_obs": [o[idx] for o in self.next_obs],
-                "done": self.done[idx]}
-
-
 @dataclasses.dataclass
-class MARLRun:
-    agent: MultiAgentDDPG
-    episode_team_returns: list     # sum over steps of the mean reward across agents, per episode
-    wall_time_s: float
+class MADDPGRun(Run):
+    """What :func:`train_maddpg` returns: ``config``, ``log`` (one training episode per row of
+    ``episode_returns``: the team return, the sum over steps of the mean reward across agents;
+    a row of ``critic_loss_i`` (agent i's last critic loss) per update phase; wall time) and the trained ``agent``."""
+
+    agent: MultiAgentDDPG = None
 
 
 def _spaces(env):
@@ -309,46 +312,97 @@ def _spaces(env):
     return agents, obs_dims, [int(np.prod(s.shape)) for s in act_sp], [s.low for s in act_sp], [s.high for s in act_sp]
 
 
-def train_maddpg(env, config: MADDPGConfig | None = None, progress: bool = False) -> MARLRun:
-    """Train MADDPG (``centralized=True``) or independent DDPG on a PettingZoo parallel env."""
-    cfg = (config or MADDPGConfig()).validate()
-    t0 = time.perf_counter()
+def train_maddpg(cfg: MADDPGConfig | None = None, progress: bool = False) -> MADDPGRun:
+    """Train MADDPG (``centralized=True``) or independent DDPG on ``cfg.env_id()``; returns a
+    :class:`MADDPGRun`.
+
+    Random actions for ``learning_starts`` steps, then ``mu_i(o_i)`` + Gaussian noise; every
+    ``update_every`` steps, ``updates_per_phase`` rounds of: per agent, one critic step towards
+    ``y_i = r_i + gamma (1 - done) Q_i'(o', mu'(o'))`` and one actor step ascending
+    ``Q_i(o, a_1..mu_i(o_i)..a_N)``; then every target follows by Polyak averaging.
+    """
+    cfg = cfg or MADDPGConfig()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    env = cfg.env_id()
     agents, obs_dims, act_dims, lows, highs = _spaces(env)
+    n = len(agents)
     ma = MultiAgentDDPG(obs_dims, act_dims, lows, highs, cfg)
-    buf = _MABuffer(cfg.buffer_size, obs_dims, act_dims, cfg.seed)
-    team, steps = [], 0
-    it = range(cfg.n_episodes)
+    buf = ReplayBuffer(cfg.buffer_size, (sum(obs_dims),), seed=cfg.seed, action_shape=(sum(act_dims),),
+                       action_dtype=np.float32, reward_shape=(n,))
+    run = MADDPGRun(cfg, TrainLog(), ma)
+    steps = 0
+    episodes = range(cfg.n_episodes)
     if progress:
         from tqdm.auto import tqdm
-        it = tqdm(it, desc="MADDPG" if cfg.centralized else "independent DDPG", mininterval=1.0)
-    for ep in it:
-        obs_d, _ = env.reset(seed=cfg.seed * 1_000_003 + ep)
-        total = 0.0
-        while env.agents:
-            obs = [obs_d[a] for a in agents]
-            if steps < cfg.learning_starts:
-                acts = [rng.uniform(lows[i], highs[i]).astype(np.float32) for i in range(len(agents))]
-            else:
-                acts = ma.act(obs, cfg.noise_std, rng)
-            nobs_d, rew_d, term_d, trunc_d, _ = env.step({a: acts[i] for i, a in enumerate(agents)})
-            nobs = [nobs_d.get(a, obs[i]) for i, a in enumerate(agents)]
-            rews = [float(rew_d.get(a, 0.0)) for a in agents]
-            done = float(any(term_d.get(a, False) for a in agents))
-            buf.add(obs, acts, rews, nobs, done)
-            total += float(np.mean(rews))
-            obs_d = nobs_d
-            steps += 1
-            if steps >= cfg.learning_starts and steps % cfg.update_every == 0:
-                for _ in range(cfg.updates_per_phase):
-                    ma.update(buf.sample(cfg.batch_size))
-        team.append(total)
-    return MARLRun(ma, team, time.perf_counter() - t0)
+        episodes = tqdm(episodes, desc="MADDPG" if cfg.centralized else "independent DDPG", mininterval=1.0)
+    with Stopwatch(run.log):
+        for ep in episodes:
+            obs_d, _ = env.reset(seed=cfg.seed * EPISODE_SEED_STRIDE + ep)
+            total = 0.0
+            while env.agents:
+                # act: random warm-up, then every actor's mu_i(o_i) plus Gaussian noise
+                obs = [obs_d[a] for a in agents]
+                if steps < cfg.learning_starts:
+                    acts = [rng.uniform(lows[i], highs[i]).astype(np.float32) for i in range(n)]
+                else:
+                    acts = ma.act(obs, cfg.noise_std, rng)
+                nobs_d, rew_d, term_d, trunc_d, _ = env.step({a: acts[i] for i, a in enumerate(agents)})
+                nobs = [nobs_d.get(a, obs[i]) for i, a in enumerate(agents)]
+                rews = [float(rew_d.get(a, 0.0)) for a in agents]
+                done = float(any(term_d.get(a, False) for a in agents))
+                buf.add(np.concatenate(obs), np.concatenate(acts), rews, np.concatenate(nobs), done)
+                total += float(np.mean(rews))
+                obs_d = nobs_d
+                steps += 1
+                if steps >= cfg.learning_starts and steps % cfg.update_every == 0:
+                    for _ in range(cfg.updates_per_phase):
+                        b = buf.sample(cfg.batch_size)
+                        o, o2 = ma.split(b["obs"], obs_dims), ma.split(b["next_obs"], obs_dims)
+                        a_taken = ma.split(b["actions"], act_dims)
+                        r, d = torch.as_tensor(b["rewards"]), torch.as_tensor(b["dones"])
+                        with torch.no_grad():
+                            a2 = [ma.actors_t[j](o2[j]) for j in range(n)]
+                        losses = []
+                        for i in range(n):
+                            # critic i: regress Q_i(o, a) to r_i + gamma (1 - done) Q_i'(o', mu'(o'))
+                            with torch.no_grad():
+                                q_next = ma.critics_t[i](ma.critic_input(i, o2, a2)).squeeze(-1)
+                                y = r[:, i].contiguous() + cfg.gamma * (1 - d) * q_next
+                            q = ma.critics[i](ma.critic_input(i, o, a_taken)).squeeze(-1)
+                            critic_loss = nn.functional.mse_loss(q, y)
+                            ma.copt[i].zero_grad()
+                            critic_loss.backward()
+                            nn.utils.clip_grad_norm_(ma.critics[i].parameters(), cfg.max_grad_norm)
+                            ma.copt[i].step()
+                            losses.append(float(critic_loss.detach()))
+                            # actor i: ascend Q_i with its own action replaced by mu_i(o_i)
+                            acts_i = list(a_taken)
+                            acts_i[i] = ma.actors[i](o[i])
+                            actor_loss = -ma.critics[i](ma.critic_input(i, o, acts_i)).mean() \
+                                + cfg.action_reg * (ma.actors[i].pre(o[i]) ** 2).mean()
+                            ma.aopt[i].zero_grad()
+                            actor_loss.backward()
+                            nn.utils.clip_grad_norm_(ma.actors[i].parameters(), cfg.max_grad_norm)
+                            ma.aopt[i].step()
+                        for i in range(n):
+                            soft_update(ma.actors_t[i], ma.actors[i], cfg.tau)
+                            soft_update(ma.critics_t[i], ma.critics[i], cfg.tau)
+                    run.log.record_update(steps, **{f"critic_loss_{i}": x for i, x in enumerate(losses)})
+            run.log.record_episode(steps, total)
+    return run
 
 
-def evaluate_team(env, agent: MultiAgentDDPG, n_episodes: int = 20, seed: int = 123_456) -> np.ndarray:
-    """Team return (sum over steps of the mean agent reward) of the noiseless actors, per episode."""
+# Seed of the first evaluation episode of the shipped comparison (episode i: TEAM_EVAL_SEED + i).
+TEAM_EVAL_SEED = 123_456
+
+
+def evaluate_team(env, agent: MultiAgentDDPG, n_episodes: int = 20, seed: int = TEAM_EVAL_SEED) -> np.ndarray:
+    """Team return (sum over steps of the mean agent reward) of the noiseless actors, per episode
+    (episode ``i`` reset with ``seed + i``).
+
+    Its own loop rather than :func:`lib.rl.rollout.evaluate`, which runs Gymnasium vector envs:
+    a PettingZoo parallel env takes and returns one dict per agent."""
     agents = list(env.possible_agents)
     out = np.zeros(n_episodes)
     for e in range(n_episodes):
@@ -360,20 +414,9 @@ def evaluate_team(env, agent: MultiAgentDDPG, n_episodes: int = 20, seed: int = 
     return out
 
 
-__all__ = ["MatrixGame", "prisoners_dilemma", "coordination_game", "matching_pennies", "pure_nash",
-           "independent_q_learning", "independent_gradient_ascent", "MADDPGConfig", "MultiAgentDDPG",
-           "MARLRun", "train_maddpg", "evaluate_team"]
-
-
 # ================================================================== shipped comparison (simple_spread)
-def make_spread_env(max_cycles: int = 25):
-    """``mpe2.simple_spread_v3`` with two agents, continuous actions and a purely shared reward."""
-    from mpe2 import simple_spread_v3
-
-    return simple_spread_v3.parallel_env(N=2, max_cycles=max_cycles, continuous_actions=True, local_ratio=0.0)
-
-
 SPREAD_CONFIG = dict(n_episodes=400, learning_starts=1000, updates_per_phase=10, batch_size=128)
+SPREAD_EVAL_EPISODES = 30
 
 
 def save_actors(agent: MultiAgentDDPG, path) -> None:
@@ -383,14 +426,16 @@ def save_actors(agent: MultiAgentDDPG, path) -> None:
 
 
 def load_spread_agents(directory) -> tuple[dict, dict]:
-    """Rebuild the shipped simple_spread actors: ``({"maddpg": [agent per seed], "iddpg": [...]}, sidecar)``."""
-    import json
-    import pathlib
+    """Rebuild the shipped simple_spread actors: ``({"maddpg": [agent per seed], "iddpg": [...]}, sidecar)``.
 
+    The sidecar ``meta.json`` records the command, commit, machine, config and metrics."""
     from safetensors.torch import load_file
 
     directory = pathlib.Path(directory)
-    meta = json.loads((directory / "config.json").read_text())
+    sidecar = directory / "meta.json"
+    if not sidecar.is_file():
+        raise FileNotFoundError(f"{directory} holds no meta.json")
+    meta = json.loads(sidecar.read_text())
     env = make_spread_env()
     agents_, obs_dims, act_dims, lows, highs = _spaces(env)
     out = {}
@@ -404,32 +449,53 @@ def load_spread_agents(directory) -> tuple[dict, dict]:
     return out, meta
 
 
-def make_spread_checkpoint(directory, seeds=(0, 1, 2), eval_episodes: int = 30) -> dict:
+def make_spread_checkpoint(directory, seeds=(0, 1, 2), eval_episodes: int = SPREAD_EVAL_EPISODES,
+                           command: str | None = None) -> dict:
     """Train MADDPG and independent DDPG on simple_spread for each seed; save actors, curves and
-    evaluation returns (``config.json``) so a notebook can reload and re-evaluate them."""
-    import json
-    import pathlib
+    evaluation returns (``meta.json``: command, commit, machine, config, metrics) so a notebook
+    can reload and re-evaluate them."""
+    from ..provenance import git_commit, machine, tree_dirty
 
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    command = command or ("OMP_NUM_THREADS=1 python -m lib.rl.marl --make-checkpoint "
+                          f"{directory.as_posix()} --seeds {' '.join(str(s) for s in seeds)}")
     meta = {"env": "mpe2.simple_spread_v3(N=2, max_cycles=25, continuous_actions=True, local_ratio=0.0)",
-            "config": SPREAD_CONFIG, "seeds": list(seeds), "eval_episodes": eval_episodes, "eval_seed": 123_456,
-            "command": "OMP_NUM_THREADS=1 python -c \"from lib.rl.marl import make_spread_checkpoint; "
-                       f"make_spread_checkpoint('{directory.as_posix()}', {tuple(seeds)})\"",
+            "command": command, "commit": git_commit(), "tree_dirty": tree_dirty(), "machine": machine(),
+            "config": SPREAD_CONFIG, "seeds": list(seeds), "eval_episodes": eval_episodes, "eval_seed": TEAM_EVAL_SEED,
             "curves": {}, "eval": {}, "wall_time_s": {}}
     for seed in seeds:
         for method in ("maddpg", "iddpg"):
-            env = make_spread_env()
-            run = train_maddpg(env, MADDPGConfig(centralized=(method == "maddpg"), seed=seed, **SPREAD_CONFIG))
-            ev = evaluate_team(env, run.agent, eval_episodes)
+            run = train_maddpg(MADDPGConfig(centralized=(method == "maddpg"), seed=seed, **SPREAD_CONFIG))
+            ev = evaluate_team(make_spread_env(), run.agent, eval_episodes)
             save_actors(run.agent, directory / f"{method}-seed{seed}.safetensors")
             key = f"{method}-seed{seed}"
-            meta["curves"][key] = [round(x, 4) for x in run.episode_team_returns]
+            meta["curves"][key] = [round(x, 4) for x in run.log.episode_returns]
             meta["eval"][key] = float(ev.mean())
-            meta["wall_time_s"][key] = round(run.wall_time_s, 1)
-            (directory / "config.json").write_text(json.dumps(meta, indent=1) + "\n")
+            meta["wall_time_s"][key] = round(run.log.wall_time, 1)
+            (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
             print(key, round(float(ev.mean()), 3), flush=True)
     return meta
 
 
-__all__ += ["make_spread_env", "SPREAD_CONFIG", "save_actors", "load_spread_agents", "make_spread_checkpoint"]
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lib.rl.marl",
+                                 description="Make the shipped MADDPG vs independent DDPG comparison on simple_spread "
+                                             "(data/checkpoints/marl-spread).")
+    ap.add_argument("--make-checkpoint", metavar="DIR", required=True, help="output folder")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    cmd = "OMP_NUM_THREADS=1 python -m lib.rl.marl " + " ".join(argv if argv is not None else sys.argv[1:])
+    make_spread_checkpoint(args.make_checkpoint, tuple(args.seeds), command=cmd.strip())
+    return 0
+
+
+__all__ = ["MatrixGame", "prisoners_dilemma", "coordination_game", "matching_pennies", "pure_nash",
+           "independent_q_learning", "independent_gradient_ascent", "make_spread_env", "EPISODE_SEED_STRIDE",
+           "MADDPGConfig", "MultiAgentDDPG", "MADDPGRun", "train_maddpg", "TEAM_EVAL_SEED", "evaluate_team",
+           "SPREAD_CONFIG", "SPREAD_EVAL_EPISODES", "save_actors", "load_spread_agents", "make_spread_checkpoint"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,6 +9,8 @@ action spaces and return a :class:`ControlResult`.
 
 Conventions: values of terminal states stay at 0 (they are never updated, and bootstrapping from
 a step with ``terminated`` uses 0); a step cut by ``truncated`` bootstraps from the next state.
+
+Book: seed-38, seed-39, seed-40, seed-46, seed-47, seed-48, seed-49, seed-50
 """
 from __future__ import annotations
 
@@ -256,11 +258,26 @@ def epsilon_greedy_probs(q_row, epsilon: float) -> np.ndarray:
 
 
 def epsilon_greedy_action(q_row, epsilon: float, rng: np.random.Generator) -> int:
-    """Sample from :func:`epsilon_greedy_probs` (random arm w.p. epsilon, ties broken at random)."""
+    """Sample from :func:`epsilon_greedy_probs`: a uniformly random action with probability
+    ``epsilon``, else a greedy one (ties broken uniformly at random). The one epsilon-greedy
+    sampler of the tabular methods (TD control here, Dyna-Q, feudal Q-learning)."""
     if rng.random() < epsilon:
         return int(rng.integers(len(q_row)))
     best = np.flatnonzero(q_row == q_row.max())
-    return int(best[0]) if best.size == 1 else int(rng.choice(best))
+    return int(best[0]) if best.size == 1 else int(best[rng.integers(best.size)])
+
+
+def check_control_args(n_episodes, alpha, gamma, epsilon) -> float:
+    """Validate the arguments every tabular control loop takes; returns ``gamma`` as a float.
+
+    ``n_episodes`` a positive integer, ``alpha`` (step size) in (0, 1], ``epsilon`` in [0, 1],
+    ``gamma`` in [0, 1]."""
+    if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) or n_episodes < 1:
+        raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
+    _check_alpha(alpha)
+    if not 0 <= epsilon <= 1:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+    return check_gamma(gamma)
 
 
 @dataclasses.dataclass
@@ -273,7 +290,14 @@ class ControlResult:
     epsilons: np.ndarray
 
 
-def _td_control(kind, env, n_episodes, alpha, gamma, epsilon, seed, max_steps, q0):
+def td_control(kind: str, env, n_episodes: int, alpha: float, gamma: float, epsilon, seed: int = 0,
+               max_steps: int = 10_000, q0: float = 0.0) -> ControlResult:
+    """The one loop of tabular TD control; ``kind`` picks the target of ``Q(S, A)``:
+    ``"sarsa"`` ``R + gamma Q(S', A')``, ``"q"`` ``R + gamma max_a Q(S', a)``, ``"expected"``
+    ``R + gamma sum_a pi(a|S') Q(S', a)`` (pi epsilon-greedy); 0 after a terminal step.
+    :func:`sarsa`, :func:`q_learning` and :func:`expected_sarsa` call it."""
+    if kind not in ("sarsa", "q", "expected"):
+        raise ValueError(f"kind must be 'sarsa', 'q' or 'expected', got {kind!r}")
     gamma = check_gamma(gamma)
     alpha = _check_alpha(alpha)
     S = _check_space(env.observation_space, "observation")
@@ -319,19 +343,19 @@ def sarsa(env, n_episodes: int, alpha: float = 0.5, gamma: float = 1.0, epsilon=
     ``epsilon`` is a number or a schedule ``episode -> epsilon``. Episode ``e`` resets with seed
     ``seed * 100003 + e``; exploration draws from one generator seeded with ``seed``.
     """
-    return _td_control("sarsa", env, n_episodes, alpha, gamma, epsilon, seed, max_steps, q0)
+    return td_control("sarsa", env, n_episodes, alpha, gamma, epsilon, seed, max_steps, q0)
 
 
 def expected_sarsa(env, n_episodes: int, alpha: float = 0.5, gamma: float = 1.0, epsilon=0.1, seed: int = 0,
                    max_steps: int = 10_000, q0: float = 0.0) -> ControlResult:
     """Expected SARSA: the target averages ``Q(S', .)`` under the epsilon-greedy policy."""
-    return _td_control("expected", env, n_episodes, alpha, gamma, epsilon, seed, max_steps, q0)
+    return td_control("expected", env, n_episodes, alpha, gamma, epsilon, seed, max_steps, q0)
 
 
 def q_learning(env, n_episodes: int, alpha: float = 0.5, gamma: float = 1.0, epsilon=0.1, seed: int = 0,
                max_steps: int = 10_000, q0: float = 0.0) -> ControlResult:
     """Off-policy TD control: ``Q(S,A) += alpha (R + gamma max_a Q(S',a) - Q(S,A))`` (Watkins)."""
-    return _td_control("q", env, n_episodes, alpha, gamma, epsilon, seed, max_steps, q0)
+    return td_control("q", env, n_episodes, alpha, gamma, epsilon, seed, max_steps, q0)
 
 
 # ---------------------------------------------------------------- offline (batch) RL
@@ -395,5 +419,6 @@ def offline_q_learning(data: Transitions, n_states: int, n_actions: int, gamma: 
 
 __all__ = ["Episode", "PredictionResult", "generate_episodes", "mc_prediction", "td0_prediction",
            "nstep_td_prediction", "rms_error", "epsilon_greedy_probs", "epsilon_greedy_action",
+           "check_control_args", "td_control",
            "ControlResult", "sarsa", "expected_sarsa", "q_learning", "Transitions", "collect_transitions",
            "offline_q_learning"]

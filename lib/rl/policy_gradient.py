@@ -12,61 +12,25 @@ Estimators of ``grad J`` (per sampled episode):
 * ``"reward_to_go"``: ``sum_t gamma^t grad log pi(a_t|s_t) * G_t``       (causality: drop past rewards)
 * ``"baseline"``:     ``sum_t gamma^t grad log pi(a_t|s_t) * (G_t - V_t(s_t))`` (exact value baseline)
 
-All three are unbiased; they differ in variance.
+All three are unbiased; they differ in variance. The ``"baseline"`` estimator takes any baseline
+that does not depend on the action: the exact value ``V_t(s_t)`` (default) or a constant.
+
+The MDP is a :class:`lib.rl.tabular.FiniteMDP` (a tabular MDP run for ``horizon`` steps).
+
+Book: seed-2-1 (the policy-gradient theorem, checked), seed-55 (policy gradient), seed-65 (baselines
+and advantages).
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from typing import Callable
 
 import numpy as np
 
-from .returns import check_gamma, discounted_returns
+from .returns import discounted_returns
+from .tabular import FiniteMDP
 
 ESTIMATORS = ("total", "reward_to_go", "baseline")
-
-
-@dataclasses.dataclass(frozen=True)
-class FiniteMDP:
-    """A finite-horizon MDP with tabular dynamics (all arrays float64)."""
-
-    P: np.ndarray      # (S, A, S) transition probabilities
-    R: np.ndarray      # (S, A) reward for taking a in s
-    mu0: np.ndarray    # (S,) start distribution
-    horizon: int
-    gamma: float = 1.0
-
-    def __post_init__(self):
-        P = np.asarray(self.P, dtype=np.float64)
-        R = np.asarray(self.R, dtype=np.float64)
-        mu0 = np.asarray(self.mu0, dtype=np.float64)
-        if P.ndim != 3 or P.shape[0] != P.shape[2]:
-            raise ValueError(f"P must have shape (S, A, S), got {P.shape}")
-        S, A, _ = P.shape
-        if R.shape != (S, A):
-            raise ValueError(f"R must have shape {(S, A)}, got {R.shape}")
-        if mu0.shape != (S,):
-            raise ValueError(f"mu0 must have shape {(S,)}, got {mu0.shape}")
-        if np.any(P < 0) or not np.allclose(P.sum(-1), 1.0):
-            raise ValueError("each P[s, a] must be a probability distribution over next states")
-        if np.any(mu0 < 0) or not np.isclose(mu0.sum(), 1.0):
-            raise ValueError("mu0 must be a probability distribution")
-        if not isinstance(self.horizon, (int, np.integer)) or self.horizon < 1:
-            raise ValueError(f"horizon must be a positive integer, got {self.horizon!r}")
-        object.__setattr__(self, "P", P)
-        object.__setattr__(self, "R", R)
-        object.__setattr__(self, "mu0", mu0)
-        object.__setattr__(self, "horizon", int(self.horizon))
-        object.__setattr__(self, "gamma", check_gamma(self.gamma))
-
-    @property
-    def n_states(self) -> int:
-        return self.P.shape[0]
-
-    @property
-    def n_actions(self) -> int:
-        return self.P.shape[1]
 
 
 def random_mdp(n_states: int = 3, n_actions: int = 2, horizon: int = 3, gamma: float = 0.9,
@@ -78,10 +42,11 @@ def random_mdp(n_states: int = 3, n_actions: int = 2, horizon: int = 3, gamma: f
     P = rng.dirichlet(np.ones(n_states), size=(n_states, n_actions))
     R = rng.uniform(-1, 1, size=(n_states, n_actions)).round(2)
     mu0 = rng.dirichlet(np.ones(n_states))
-    return FiniteMDP(P, R, mu0, horizon, gamma)
+    return FiniteMDP(P, R, start=mu0, horizon=horizon, gamma=gamma)
 
 
-def _check_theta(mdp: FiniteMDP | None, theta) -> np.ndarray:
+def check_theta(mdp: FiniteMDP | None, theta) -> np.ndarray:
+    """``theta`` as a finite float64 table (n_states, n_actions), of ``mdp``'s shape when given."""
     theta = np.asarray(theta, dtype=np.float64)
     if theta.ndim != 2:
         raise ValueError(f"theta must be a 2-D table (n_states, n_actions), got shape {theta.shape}")
@@ -94,7 +59,7 @@ def _check_theta(mdp: FiniteMDP | None, theta) -> np.ndarray:
 
 def softmax_policy(theta) -> np.ndarray:
     """``pi[s, a] = exp(theta[s, a]) / sum_b exp(theta[s, b])`` (numerically stable)."""
-    theta = _check_theta(None, theta)
+    theta = check_theta(None, theta)
     z = theta - theta.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
@@ -102,7 +67,7 @@ def softmax_policy(theta) -> np.ndarray:
 
 def score_function(theta, state: int, action: int) -> np.ndarray:
     """``grad_theta log pi(action | state)``: row ``state`` is ``onehot(action) - pi[state]``."""
-    theta = _check_theta(None, theta)
+    theta = check_theta(None, theta)
     S, A = theta.shape
     if not 0 <= int(state) < S or not 0 <= int(action) < A:
         raise ValueError(f"state must be in [0, {S}) and action in [0, {A}), got ({state}, {action})")
@@ -114,7 +79,7 @@ def score_function(theta, state: int, action: int) -> np.ndarray:
 
 def value_tables(mdp: FiniteMDP, theta) -> tuple[np.ndarray, np.ndarray]:
     """Finite-horizon ``V[t, s]`` (shape (H+1, S), ``V[H] = 0``) and ``Q[t, s, a]`` by backward DP."""
-    theta = _check_theta(mdp, theta)
+    theta = check_theta(mdp, theta)
     pi = softmax_policy(theta)
     H, S, A = mdp.horizon, mdp.n_states, mdp.n_actions
     V = np.zeros((H + 1, S))
@@ -128,23 +93,23 @@ def value_tables(mdp: FiniteMDP, theta) -> tuple[np.ndarray, np.ndarray]:
 def exact_objective(mdp: FiniteMDP, theta) -> float:
     """``J(theta) = E[sum_t gamma^t r_t]``, exactly, by dynamic programming."""
     V, _ = value_tables(mdp, theta)
-    return float(mdp.mu0 @ V[0])
+    return float(mdp.start @ V[0])
 
 
 def exact_gradient(mdp: FiniteMDP, theta) -> np.ndarray:
     """``grad J(theta)`` exactly: autograd through the dynamic-programming objective (float64)."""
     import torch
 
-    theta_np = _check_theta(mdp, theta)
+    theta_np = check_theta(mdp, theta)
     th = torch.tensor(theta_np, dtype=torch.float64, requires_grad=True)
-    P = torch.from_numpy(mdp.P)
-    R = torch.from_numpy(mdp.R)
+    P = torch.tensor(mdp.P)
+    R = torch.tensor(mdp.R)
     pi = torch.softmax(th, dim=1)
     V = torch.zeros(mdp.n_states, dtype=torch.float64)
     for _ in range(mdp.horizon):
         Q = R + mdp.gamma * P @ V
         V = (pi * Q).sum(dim=1)
-    J = torch.from_numpy(mdp.mu0) @ V
+    J = torch.tensor(mdp.start) @ V
     (grad,) = torch.autograd.grad(J, th)
     return grad.numpy()
 
@@ -152,7 +117,7 @@ def exact_gradient(mdp: FiniteMDP, theta) -> np.ndarray:
 def enumerate_trajectories(mdp: FiniteMDP, theta):
     """Every trajectory with non-zero probability: arrays ``states``/``actions``/``rewards`` of
     shape (M, H) and their probabilities ``probs`` (M,), summing to 1."""
-    theta = _check_theta(mdp, theta)
+    theta = check_theta(mdp, theta)
     pi = softmax_policy(theta)
     S, A, H = mdp.n_states, mdp.n_actions, mdp.horizon
     if S ** (H + 1) * A ** H > 2_000_000:
@@ -161,7 +126,7 @@ def enumerate_trajectories(mdp: FiniteMDP, theta):
     for s0 in range(S):
         for steps in itertools.product(range(A), range(S), repeat=H):
             acts, nexts = steps[0::2], steps[1::2]
-            p, s, path = mdp.mu0[s0], s0, []
+            p, s, path = mdp.start[s0], s0, []
             for a, s_next in zip(acts, nexts):
                 path.append(s)
                 p *= pi[s, a] * mdp.P[s, a, s_next]
@@ -179,7 +144,7 @@ def enumerate_trajectories(mdp: FiniteMDP, theta):
 
 def sample_episodes(mdp: FiniteMDP, theta, n: int, rng: np.random.Generator):
     """Sample ``n`` episodes under the softmax policy: ``states``, ``actions``, ``rewards`` (n, H)."""
-    theta = _check_theta(mdp, theta)
+    theta = check_theta(mdp, theta)
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if not isinstance(rng, np.random.Generator):
@@ -188,7 +153,7 @@ def sample_episodes(mdp: FiniteMDP, theta, n: int, rng: np.random.Generator):
     H = mdp.horizon
     states = np.empty((n, H), dtype=np.int64)
     actions = np.empty((n, H), dtype=np.int64)
-    s = _sample_rows(np.broadcast_to(mdp.mu0, (n, mdp.n_states)), rng)
+    s = _sample_rows(np.broadcast_to(mdp.start, (n, mdp.n_states)), rng)
     for t in range(H):
         states[:, t] = s
         a = _sample_rows(pi[s], rng)
@@ -221,7 +186,7 @@ def score_weighted_sum(theta, states, actions, coef) -> np.ndarray:
     """``sum_t coef[:, t] * grad log pi(a_t | s_t)`` for every episode: shape (n, S, A).
 
     The common core of every REINFORCE-style estimator; only the weights ``coef`` (n, H) differ."""
-    theta = _check_theta(None, theta)
+    theta = check_theta(None, theta)
     states, actions, coef = np.asarray(states), np.asarray(actions), np.asarray(coef, dtype=np.float64)
     if coef.shape != states.shape:
         raise ValueError(f"coef has shape {coef.shape}, expected the episodes' shape {states.shape}")
@@ -238,9 +203,15 @@ def score_weighted_sum(theta, states, actions, coef) -> np.ndarray:
 
 
 def reinforce_gradient_samples(mdp: FiniteMDP, theta, states, actions, rewards,
-                               estimator: str = "reward_to_go") -> np.ndarray:
-    """Per-episode REINFORCE gradient estimates, shape (n, S, A); their mean estimates grad J."""
-    theta = _check_theta(mdp, theta)
+                               estimator: str = "reward_to_go", baseline="value") -> np.ndarray:
+    """Per-episode REINFORCE gradient estimates, shape (n, S, A); their mean estimates grad J.
+
+    ``estimator`` is one of :data:`ESTIMATORS`. For ``"baseline"``, ``baseline`` is ``"value"``
+    (``b_t = V_t(s_t)``, exact, which makes ``G_t - b_t`` a Monte Carlo estimate of the advantage)
+    or a number (a constant ``b``; 0 gives ``"reward_to_go"``). Every choice is unbiased because
+    ``E[grad log pi(a|s)] = 0`` for any ``b`` that does not depend on the action.
+    """
+    theta = check_theta(mdp, theta)
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     states, actions, rewards = check_episodes(mdp, states, actions, rewards)
@@ -251,9 +222,17 @@ def reinforce_gradient_samples(mdp: FiniteMDP, theta, states, actions, rewards,
         coef = np.repeat(G[:, :1], H, axis=1)
     elif estimator == "reward_to_go":                         # gamma^t G_t
         coef = disc[None, :] * G
-    else:                                                     # gamma^t (G_t - V_t(s_t))
-        V, _ = value_tables(mdp, theta)
-        coef = disc[None, :] * (G - V[np.arange(H)[None, :], states])
+    else:                                                     # gamma^t (G_t - b_t)
+        if isinstance(baseline, str):
+            if baseline != "value":
+                raise ValueError(f"baseline must be 'value' or a number, got {baseline!r}")
+            V, _ = value_tables(mdp, theta)
+            b = V[np.arange(H)[None, :], states]
+        elif isinstance(baseline, (int, float, np.floating, np.integer)) and not isinstance(baseline, bool):
+            b = np.full_like(G, float(baseline))
+        else:
+            raise TypeError(f"baseline must be 'value' or a number, got {type(baseline).__name__}")
+        coef = disc[None, :] * (G - b)
     return score_weighted_sum(theta, states, actions, coef)
 
 
@@ -280,7 +259,7 @@ def finite_difference_gradient(f: Callable[[np.ndarray], float], theta, eps: flo
     return grad
 
 
-__all__ = ["FiniteMDP", "random_mdp", "softmax_policy", "score_function", "value_tables",
+__all__ = ["random_mdp", "check_theta", "softmax_policy", "score_function", "value_tables",
            "exact_objective", "exact_gradient", "enumerate_trajectories", "sample_episodes",
            "reinforce_gradient_samples", "pg_theorem_gradient", "finite_difference_gradient",
            "check_episodes", "score_weighted_sum",

@@ -1,18 +1,15 @@
-"""Proximal Policy Optimization: PPO-Clip and PPO-Penalty (adaptive KL), and the losses they share.
+"""Proximal Policy Optimization: PPO-Clip and PPO-Penalty (adaptive KL), in one training loop.
 
-The loss functions here are model-agnostic (they take log-probabilities and advantages of any
-shape), so the same code serves CartPole and a language model (``lib.align.grpo`` and the RLHF
-chapter import them):
+:func:`train_ppo` is the whole algorithm, read top to bottom as the book's pseudocode: for each
+iteration it anneals the learning rate and the clip range, collects a rollout from vectorised
+environments into a :class:`~lib.rl.rollout.RolloutBuffer`, computes GAE advantages, runs
+``n_epochs`` passes of shuffled minibatches of clipped (or KL-penalised) updates, logs the
+diagnostics of every epoch (approx-KL, clip fraction, losses, entropy) and evaluates the greedy
+policy. The losses are the model-agnostic ones of :mod:`lib.objectives` (shared with TRPO and
+GRPO); :class:`AdaptiveKLController` is PPO-Penalty's schedule for ``beta``.
 
-* :func:`clipped_surrogate` — ``min(r A, clip(r, 1-eps, 1+eps) A)`` with ``r = pi/pi_old``, plus the
-  clip fraction and approximate KL diagnostics;
-* :func:`kl_penalty_surrogate` — ``r A - beta KL`` (PPO-Penalty), with :class:`AdaptiveKLController`;
-* :func:`kl_estimators` — Schulman's k1 / k2 / k3 sample estimators of ``KL(pi_old || pi)``;
-* :func:`value_loss` — squared error, optionally clipped around the old values.
-
-:func:`train_ppo` runs the algorithm: rollouts from vectorised environments into a
-:class:`~lib.rl.rollout.RolloutBuffer`, GAE, then ``n_epochs`` passes of shuffled minibatches,
-logging per epoch the approx-KL, clip fraction, losses and entropy.
+Book: seed-67 (the evolution of PPO), seed-70 (PPO-Clip), seed-71 (PPO in practice), seed-71-2 (the
+PPO pseudocode, checked against this loop).
 """
 from __future__ import annotations
 
@@ -22,114 +19,27 @@ import numpy as np
 import torch
 from torch import nn
 
-from .actor_critic import check_config, make_policy, run_on_policy
-from .rollout import RolloutBuffer
+from lib import progress as progress_bar
+from lib.objectives import clipped_surrogate, explained_variance, kl_estimators, kl_penalty_surrogate, value_loss
+from lib.runs import Run, Stopwatch, TrainLog, check_choice, check_int, check_positive, check_range, eval_seed
+
+from .actor_critic import ActorCritic, check_on_policy_config, make_policy
+from .rollout import EpisodeTracker, RolloutBuffer, collect_rollout, evaluate, make_vec_env, space_dims
 
 VARIANTS = ("clip", "penalty")
 
-
-def _same_shape(**tensors):
-    shapes = {k: tuple(v.shape) for k, v in tensors.items()}
-    for k, v in tensors.items():
-        if not isinstance(v, torch.Tensor):
-            raise TypeError(f"{k} must be a torch tensor, got {type(v).__name__}")
-    if len(set(shapes.values())) != 1:
-        raise ValueError(f"inputs must share one shape, got {shapes}")
-
-
-def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    if mask is None:
-        return x.mean()
-    if mask.shape != x.shape:
-        raise ValueError(f"mask has shape {tuple(mask.shape)}, expected {tuple(x.shape)}")
-    m = mask.to(x.dtype)
-    return (x * m).sum() / m.sum().clamp_min(1.0)
-
-
-def clip_objective(ratio, advantage, clip_eps: float = 0.2):
-    """The per-sample PPO-Clip objective ``min(r A, clip(r, 1-eps, 1+eps) A)`` (to be maximised).
-
-    Works on numpy arrays or torch tensors (broadcasting); used to draw the objective's curves.
-    """
-    if not 0.0 < clip_eps < 1.0:
-        raise ValueError(f"clip_eps must be in (0, 1), got {clip_eps}")
-    if isinstance(ratio, torch.Tensor):
-        return torch.minimum(ratio * advantage, ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantage)
-    ratio = np.asarray(ratio, dtype=np.float64)
-    if np.any(ratio < 0):
-        raise ValueError("ratio = pi/pi_old must be non-negative")
-    return np.minimum(ratio * advantage, np.clip(ratio, 1 - clip_eps, 1 + clip_eps) * advantage)
-
-
-def kl_estimators(logp_new: torch.Tensor, logp_old: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
-    """Sample estimates of ``KL(pi_old || pi_new)`` from actions drawn from ``pi_old``.
-
-    With ``log r = logp_new - logp_old``: k1 = ``-log r`` (unbiased, high variance, can be negative),
-    k2 = ``(log r)^2 / 2`` (biased, low variance), k3 = ``(r - 1) - log r`` (unbiased and >= 0; the
-    "approx_kl" PPO logs). Returns the three means (0-d tensors; ``mask`` selects valid entries).
-    """
-    _same_shape(logp_new=logp_new, logp_old=logp_old)
-    log_r = logp_new - logp_old
-    return {"k1": _masked_mean(-log_r, mask), "k2": _masked_mean(0.5 * log_r.pow(2), mask),
-            "k3": _masked_mean(torch.expm1(log_r) - log_r, mask)}
-
-
-def clipped_surrogate(logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor,
-                      clip_eps: float = 0.2, mask: torch.Tensor | None = None):
-    """PPO-Clip policy loss ``-mean(min(r A, clip(r, 1-eps, 1+eps) A))``.
-
-    Inputs share one shape (e.g. (batch,) for CartPole, (batch, tokens) for a language model with a
-    ``mask`` of valid tokens). Returns ``(loss, info)`` with ``info`` = ``clip_fraction`` (share of
-    samples with ``|r - 1| > eps``), ``approx_kl`` (k3), ``ratio_mean``, ``ratio_max``.
-    """
-    _same_shape(logp_new=logp_new, logp_old=logp_old, advantages=advantages)
-    if not 0.0 < clip_eps < 1.0:
-        raise ValueError(f"clip_eps must be in (0, 1), got {clip_eps}")
-    log_r = logp_new - logp_old.detach()
-    ratio = log_r.exp()
-    adv = advantages.detach()
-    obj = torch.minimum(ratio * adv, ratio.clamp(1 - clip_eps, 1 + clip_eps) * adv)
-    loss = -_masked_mean(obj, mask)
-    with torch.no_grad():
-        clipped = ((ratio - 1).abs() > clip_eps).float()
-        info = {"clip_fraction": float(_masked_mean(clipped, mask)),
-                "approx_kl": float(_masked_mean(torch.expm1(log_r) - log_r, mask)),
-                "ratio_mean": float(_masked_mean(ratio, mask)),
-                "ratio_max": float(ratio.max())}
-    return loss, info
-
-
-def kl_penalty_surrogate(logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor,
-                         beta: float, mask: torch.Tensor | None = None):
-    """PPO-Penalty policy loss ``-mean(r A) + beta * KL`` with the k3 estimator of ``KL(pi_old || pi)``."""
-    _same_shape(logp_new=logp_new, logp_old=logp_old, advantages=advantages)
-    if not beta >= 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    log_r = logp_new - logp_old.detach()
-    ratio = log_r.exp()
-    kl = _masked_mean(torch.expm1(log_r) - log_r, mask)
-    loss = -_masked_mean(ratio * advantages.detach(), mask) + beta * kl
-    with torch.no_grad():
-        info = {"approx_kl": float(kl), "ratio_mean": float(_masked_mean(ratio, mask)),
-                "ratio_max": float(ratio.max()), "clip_fraction": float(_masked_mean(((ratio - 1).abs() > 0.2).float(), mask))}
-    return loss, info
-
-
-def value_loss(values: torch.Tensor, returns: torch.Tensor, old_values: torch.Tensor | None = None,
-               clip_eps: float | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """``mean((V - G)^2)``; with ``clip_eps`` the PPO2 clipped variant ``max((V-G)^2, (V_clip-G)^2)``."""
-    _same_shape(values=values, returns=returns)
-    err = (values - returns.detach()).pow(2)
-    if clip_eps is not None:
-        if old_values is None:
-            raise ValueError("clipped value loss needs old_values")
-        v_clip = old_values + (values - old_values).clamp(-clip_eps, clip_eps)
-        err = torch.maximum(err, (v_clip - returns.detach()).pow(2))
-    return _masked_mean(err, mask)
+# Early stop of an iteration's epochs when a minibatch's approx KL exceeds
+# TARGET_KL_MARGIN * target_kl (Stable-Baselines3, ppo.py: ``1.5 * self.target_kl``).
+TARGET_KL_MARGIN = 1.5
+# With annealing the clip range falls linearly to 0; it is kept at least this (clip_eps > 0).
+MIN_CLIP_EPS = 1e-6
+# The diagnostics logged per epoch (a list of n_epochs values per update).
+EPOCH_DIAGNOSTICS = ("approx_kl", "clip_fraction", "policy_loss", "value_loss", "entropy")
 
 
 class AdaptiveKLController:
-    """PPO-Penalty's beta schedule: double beta when KL > 1.5 target, halve it when KL < target / 1.5."""
+    """PPO-Penalty's beta schedule (Schulman et al. 2017, section 4): double beta when the KL
+    exceeds ``band * target``, halve it when the KL is below ``target / band``."""
 
     def __init__(self, beta: float = 1.0, target: float = 0.01, factor: float = 2.0, band: float = 1.5):
         if beta <= 0 or target <= 0 or factor <= 1 or band <= 1:
@@ -144,18 +54,40 @@ class AdaptiveKLController:
         return self.beta
 
 
-def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
-    """``1 - Var[target - pred] / Var[target]`` (1 = perfect critic, 0 = predicts the mean, NaN if target is constant)."""
-    pred, target = np.asarray(pred, float).ravel(), np.asarray(target, float).ravel()
-    if pred.shape != target.shape:
-        raise ValueError(f"pred and target differ in shape: {pred.shape} vs {target.shape}")
-    var = target.var()
-    return float("nan") if var == 0 else float(1 - (target - pred).var() / var)
-
-
 @dataclasses.dataclass
 class PPOConfig:
-    """PPO hyperparameters. Defaults: RL-Zoo's tuned CartPole-v1 settings for SB3 PPO."""
+    """PPO hyperparameters. Defaults: RL-Zoo's tuned CartPole-v1 settings for SB3 PPO
+    (``hyperparams/ppo.yml``); the other values are SB3's defaults unless stated.
+
+    env_id: gymnasium environment with a flat Box observation (Discrete or Box actions).
+    total_steps: environment steps over all ``n_envs`` copies (CartPole: 1e5).
+    n_envs: parallel environments per rollout (zoo: 8).
+    n_steps: steps per environment per rollout; an iteration uses ``n_steps * n_envs``
+        transitions (zoo: 32, so 256; Atari and MuJoCo use 128 to 2048).
+    batch_size: minibatch size, at most ``n_steps * n_envs`` (zoo: 256, one minibatch per epoch).
+    n_epochs: passes over each rollout (zoo: 20; the paper uses 3 to 15).
+    gamma: discount in [0, 1] (zoo: 0.98).
+    lam: GAE lambda in [0, 1] (zoo: 0.8; 0.95 is the common default).
+    lr: Adam learning rate at the start (zoo: 1e-3; 3e-4 is the common default).
+    adam_eps: Adam's epsilon (1e-5, as OpenAI baselines' ppo2 and SB3; PyTorch's default is 1e-8).
+    anneal: decay ``lr`` and ``clip_eps`` linearly to 0 over the run (zoo: ``lin_1e-3``,
+        ``lin_0.2``).
+    variant: ``"clip"`` (PPO-Clip) or ``"penalty"`` (PPO-Penalty, adaptive KL).
+    clip_eps: clip range epsilon of the ratio, in (0, 1) (0.1 to 0.3; the paper's 0.2).
+    kl_target: PPO-Penalty's target KL per iteration (0.003 to 0.03; paper: 0.01).
+    beta_init: PPO-Penalty's initial KL coefficient (paper: 1.0; it adapts quickly).
+    vf_coef: weight of the critic's squared error (0.5).
+    ent_coef: weight of the entropy bonus (0.0; 0.01 on Atari).
+    max_grad_norm: the gradient's global norm is clipped to this (0.5).
+    target_kl: stop an iteration's epochs once a minibatch's approx KL exceeds
+        ``TARGET_KL_MARGIN * target_kl`` (None: never; SB3's ``target_kl``, e.g. 0.01 to 0.05).
+    normalize_advantages: standardise the advantages per minibatch (SB3: True).
+    hidden: hidden layer widths of the actor and critic MLPs ((64, 64)).
+    eval_every: environment steps between greedy evaluations (and one at the end).
+    eval_episodes: episodes per evaluation, seeded by ``lib.runs.eval_seed(seed)``.
+    stop_return: stop at the first evaluation whose mean return reaches it (None: never).
+    seed: seeds the network, the environments, the action sampling and the minibatch order.
+    """
 
     env_id: str = "CartPole-v1"
     total_steps: int = 100_000
@@ -166,103 +98,136 @@ class PPOConfig:
     gamma: float = 0.98
     lam: float = 0.8
     lr: float = 1e-3
-    anneal: bool = True            # linear decay of lr and clip_eps to 0 (zoo's lin_1e-3, lin_0.2)
-    variant: str = "clip"          # "clip" or "penalty"
+    adam_eps: float = 1e-5
+    anneal: bool = True
+    variant: str = "clip"
     clip_eps: float = 0.2
-    kl_target: float = 0.01        # PPO-Penalty's target KL per update
+    kl_target: float = 0.01
     beta_init: float = 1.0
     vf_coef: float = 0.5
     ent_coef: float = 0.0
     max_grad_norm: float = 0.5
-    target_kl: float | None = None  # optional early stop of the epochs (SB3's target_kl)
+    target_kl: float | None = None
     normalize_advantages: bool = True
     hidden: tuple = (64, 64)
     eval_every: int = 10_000
     eval_episodes: int = 10
+    stop_return: float | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        check_on_policy_config(self)
+        check_choice(self, "variant", VARIANTS)
+        check_int(self, "batch_size", "n_epochs")
+        if self.batch_size > self.n_steps * self.n_envs:
+            raise ValueError(f"PPOConfig.batch_size {self.batch_size} exceeds the rollout size "
+                             f"n_steps * n_envs = {self.n_steps * self.n_envs}")
+        check_range(self, "clip_eps", 0.0, 1.0, low_open=True, high_open=True)
+        check_positive(self, "adam_eps", "kl_target", "beta_init", "max_grad_norm")
+        check_range(self, "vf_coef", 0.0, np.inf, high_open=True)
+        check_range(self, "ent_coef", 0.0, np.inf, high_open=True)
+        if self.target_kl is not None:
+            check_positive(self, "target_kl")
 
 
-def ppo_update(policy, optimizer, buffer: RolloutBuffer, cfg: PPOConfig, rng: np.random.Generator,
-               progress_frac: float = 0.0, kl_ctl: AdaptiveKLController | None = None) -> dict:
-    """One PPO update phase: ``n_epochs`` shuffled passes over the buffer in minibatches.
+@dataclasses.dataclass
+class PPORun(Run):
+    """A finished PPO run: ``config``, ``log`` and the trained ``policy``.
 
-    Returns a dict with per-epoch lists (``approx_kl``, ``clip_fraction``, ``policy_loss``,
-    ``value_loss``, ``entropy``), the number of gradient steps and, for PPO-Penalty, ``beta``.
+    Each row of ``log.updates`` holds, per iteration: the per-epoch lists of
+    :data:`EPOCH_DIAGNOSTICS`, ``n_grad_steps``, the ``lr`` and ``clip_eps`` used,
+    ``explained_variance`` of the critic on the rollout and, for PPO-Penalty, ``beta`` (used in
+    this iteration) and ``kl_after`` (the k3 KL of the whole rollout after the epochs).
     """
-    if cfg.variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {cfg.variant!r}")
-    frac_left = 1.0 - progress_frac if cfg.anneal else 1.0
-    lr = cfg.lr * max(frac_left, 0.0)
-    for g in optimizer.param_groups:
-        g["lr"] = lr
-    clip_eps = max(cfg.clip_eps * frac_left, 1e-6)
-    out = {k: [] for k in ("approx_kl", "clip_fraction", "policy_loss", "value_loss", "entropy")}
-    n_grad = 0
-    stop = False
-    for _epoch in range(cfg.n_epochs):
-        sums = {k: 0.0 for k in out}
-        nb = 0
-        for mb in buffer.minibatches(cfg.batch_size, rng, cfg.normalize_advantages):
-            lp, ent, v = policy.evaluate_actions(mb["obs"], mb["actions"])
-            if cfg.variant == "clip":
-                pl, info = clipped_surrogate(lp, mb["log_probs"], mb["advantages"], clip_eps)
-            else:
-                pl, info = kl_penalty_surrogate(lp, mb["log_probs"], mb["advantages"], kl_ctl.beta)
-            vl = value_loss(v, mb["returns"])
-            loss = pl + cfg.vf_coef * vl - cfg.ent_coef * ent.mean()
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            n_grad += 1
-            nb += 1
-            for k, val in (("approx_kl", info["approx_kl"]), ("clip_fraction", info["clip_fraction"]),
-                           ("policy_loss", pl.item()), ("value_loss", vl.item()), ("entropy", ent.mean().item())):
-                sums[k] += val
-            if cfg.target_kl is not None and info["approx_kl"] > 1.5 * cfg.target_kl:
-                stop = True
-                break
-        for k in out:
-            out[k].append(sums[k] / nb)
-        if stop:
-            break
-    out["n_grad_steps"] = n_grad
-    out["lr"] = lr
-    out["clip_eps"] = clip_eps
-    if cfg.variant == "penalty":
-        with torch.no_grad():
-            data = buffer.flat()
-            lp, _, _ = policy.evaluate_actions(data["obs"], data["actions"])
-            kl = float(kl_estimators(lp, data["log_probs"])["k3"])
-        out["kl_after"] = kl
-        out["beta"] = kl_ctl.beta
-        kl_ctl.update(kl)
-    return out
+
+    policy: ActorCritic
 
 
-def train_ppo(cfg: PPOConfig | None = None, seed: int = 0, progress: bool = False, stop_at: float | None = None):
-    """Train PPO (Clip or Penalty per ``cfg.variant``); returns ``(policy, OnPolicyLog)``."""
+def train_ppo(cfg: PPOConfig | None = None, progress: bool = False) -> PPORun:
+    """Train PPO (Clip or Penalty per ``cfg.variant``); returns a :class:`PPORun`."""
     cfg = cfg or PPOConfig()
-    check_config(cfg)
-    if cfg.variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {cfg.variant!r}")
-    if cfg.batch_size > cfg.n_steps * cfg.n_envs:
-        raise ValueError(f"batch_size {cfg.batch_size} exceeds the rollout size {cfg.n_steps * cfg.n_envs}")
-    if cfg.n_epochs < 1:
-        raise ValueError(f"n_epochs must be >= 1, got {cfg.n_epochs}")
-    policy = make_policy(cfg, seed)
-    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=1e-5)
-    rng = np.random.default_rng(seed)
+    policy = make_policy(cfg)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+    rng = np.random.default_rng(cfg.seed)  # the minibatch order
     kl_ctl = AdaptiveKLController(cfg.beta_init, cfg.kl_target) if cfg.variant == "penalty" else None
+    env = make_vec_env(cfg.env_id, cfg.n_envs, cfg.seed)
+    buffer = RolloutBuffer(cfg.n_steps, cfg.n_envs, *space_dims(env))
+    obs, _ = env.reset(seed=cfg.seed)
+    log = TrainLog()
+    episodes = EpisodeTracker(cfg.n_envs, log)
+    steps_per_iteration = cfg.n_steps * cfg.n_envs
+    n_iterations = max(1, cfg.total_steps // steps_per_iteration)
+    next_eval = cfg.eval_every
+    with Stopwatch(log), progress_bar(total=n_iterations * steps_per_iteration, desc="PPO", unit="step",
+                                      enabled=progress) as bar:
+        for iteration in range(n_iterations):
+            # 0. linear annealing of the learning rate and the clip range
+            frac_left = 1.0 - iteration / n_iterations if cfg.anneal else 1.0
+            lr = cfg.lr * frac_left
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            clip_eps = max(cfg.clip_eps * frac_left, MIN_CLIP_EPS)
+            # 1. rollout with the current policy (theta_old): obs, actions, log pi_old, V_old, r
+            obs = collect_rollout(env, policy, buffer, obs, episodes)
+            # 2. GAE advantages and critic targets, bootstrapped from V(last obs)
+            with torch.no_grad():
+                last_values = policy.value(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+            buffer.compute_advantages(last_values, cfg.gamma, cfg.lam)
+            # 3. n_epochs passes of shuffled minibatches of clipped (or penalised) updates
+            diag = {k: [] for k in EPOCH_DIAGNOSTICS}
+            n_grad_steps, stop = 0, False
+            for _epoch in range(cfg.n_epochs):
+                sums, n_minibatches = dict.fromkeys(EPOCH_DIAGNOSTICS, 0.0), 0
+                for mb in buffer.minibatches(cfg.batch_size, rng, cfg.normalize_advantages):
+                    log_probs, entropy, values = policy.evaluate_actions(mb["obs"], mb["actions"])
+                    if cfg.variant == "clip":
+                        pg_loss, info = clipped_surrogate(log_probs, mb["log_probs"], mb["advantages"],
+                                                          clip_eps)
+                    else:
+                        pg_loss, info = kl_penalty_surrogate(log_probs, mb["log_probs"], mb["advantages"],
+                                                             kl_ctl.beta, clip_eps)
+                    v_loss = value_loss(values, mb["returns"])
+                    loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy.mean()
+                    optimizer.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+                    optimizer.step()
+                    n_grad_steps += 1
+                    n_minibatches += 1
+                    for k, v in (("approx_kl", info["approx_kl"]), ("clip_fraction", info["clip_fraction"]),
+                                 ("policy_loss", pg_loss.item()), ("value_loss", v_loss.item()),
+                                 ("entropy", entropy.mean().item())):
+                        sums[k] += v
+                    if cfg.target_kl is not None and info["approx_kl"] > TARGET_KL_MARGIN * cfg.target_kl:
+                        stop = True
+                        break
+                for k in diag:
+                    diag[k].append(sums[k] / n_minibatches)
+                if stop:
+                    break
+            # 4. diagnostics (and PPO-Penalty's beta, adapted to the KL the epochs produced)
+            step = (iteration + 1) * steps_per_iteration
+            diag.update(n_grad_steps=n_grad_steps, lr=lr, clip_eps=clip_eps,
+                        explained_variance=explained_variance(buffer.values, buffer.returns))
+            if kl_ctl is not None:
+                with torch.no_grad():
+                    data = buffer.flat()
+                    new_log_probs, _, _ = policy.evaluate_actions(data["obs"], data["actions"])
+                    kl = float(kl_estimators(new_log_probs, data["log_probs"])["k3"])
+                diag.update(kl_after=kl, beta=kl_ctl.beta)
+                kl_ctl.update(kl)
+            log.record_update(step, **diag)
+            bar.update(steps_per_iteration)
+            # 5. greedy evaluation every eval_every steps (and at the end)
+            if step >= next_eval or iteration == n_iterations - 1:
+                next_eval += cfg.eval_every
+                mean = log.record_eval(step, lambda: evaluate(
+                    policy.deterministic, cfg.env_id, cfg.eval_episodes, seed=eval_seed(cfg.seed)))
+                if cfg.stop_return is not None and mean >= cfg.stop_return:
+                    break
+    env.close()
+    return PPORun(cfg, log, policy)
 
-    def update(buf, frac):
-        prev = (frac - 1.0 / max(1, cfg.total_steps // (cfg.n_steps * cfg.n_envs)))
-        d = ppo_update(policy, opt, buf, cfg, rng, max(prev, 0.0), kl_ctl)
-        d["explained_variance"] = explained_variance(buf.values, buf.returns)
-        return d
 
-    log = run_on_policy(cfg, policy, update, seed, progress, stop_at)
-    return policy, log
-
-
-__all__ = ["clip_objective", "kl_estimators", "clipped_surrogate", "kl_penalty_surrogate", "value_loss",
-           "AdaptiveKLController", "explained_variance", "PPOConfig", "ppo_update", "train_ppo", "VARIANTS"]
+__all__ = ["VARIANTS", "TARGET_KL_MARGIN", "MIN_CLIP_EPS", "EPOCH_DIAGNOSTICS", "AdaptiveKLController",
+           "PPOConfig", "PPORun", "train_ppo"]

@@ -9,18 +9,27 @@ has ``-grad L`` equal to an unbiased estimate of ``grad J`` (for ``gamma = 1``, 
 ``gamma^t`` weights of the discounted objective). :func:`exact_surrogate_gradient` weights every
 trajectory of a small finite MDP by its probability, so the estimator's expectation can be
 compared with finite differences of the exact objective — the check promised by the book.
+
+:func:`train_reinforce` is the algorithm on a Gymnasium environment in one loop: sample a batch of
+whole episodes -> reward-to-go -> advantages against a learned value baseline -> one policy step ->
+value regression -> diagnostics -> evaluation.
+
+Book: seed-54 (value-based vs policy-based), seed-55 (policy gradient).
 """
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import torch
 from torch import nn
 
+from lib import progress as progress_bar
+from lib.runs import Run, Stopwatch, TrainLog, check_choice, check_int, check_positive, check_range
+
 from .nets import mlp
-from .returns import check_gamma, discounted_returns
+from .returns import discounted_returns
+from .rollout import evaluate, make_vec_env, space_dims
 
 
 class CategoricalPolicy(nn.Module):
@@ -96,7 +105,7 @@ def tabular_logits(policy: CategoricalPolicy, n_states: int) -> torch.Tensor:
 
 def exact_surrogate_gradient(policy: CategoricalPolicy, mdp, use_baseline: bool = False,
                              discount_weights: bool = True) -> np.ndarray:
-    """``E[-grad L]`` over every trajectory of a small ``lib.rl.policy_gradient.FiniteMDP``.
+    """``E[-grad L]`` over every trajectory of a small ``lib.rl.tabular.FiniteMDP``.
 
     The policy acts on one-hot states. Each trajectory's surrogate (reward-to-go with ``gamma^t``
     weights; optional exact value baseline) is weighted by its probability. Returns the flat
@@ -165,48 +174,73 @@ def sampled_surrogate_gradient(policy: CategoricalPolicy, mdp, n_episodes: int, 
 
 
 # ------------------------------------------------------------------ training on Gymnasium
+# Update u's episodes start from environment seeds TRAIN_SEED_STRIDE * seed + u * n_episodes + i
+# (fresh starts every update; a prime stride keeps the runs of different seeds apart), and its
+# evaluation (if any) from EVAL_SEED_BASE + u + i, away from the training seeds of seed 0.
+TRAIN_SEED_STRIDE = 100_003
+EVAL_SEED_BASE = 50_000
+
+
 @dataclasses.dataclass
 class ReinforceConfig:
+    """REINFORCE hyperparameters. Defaults: tuned by the book for CartPole-v1 (Spinning Up's
+    ``vpg`` is the same algorithm with GAE; its lr is 3e-4 for the policy, 1e-3 for the value).
+
+    env_id: gymnasium environment with a flat Box observation and Discrete actions.
+    n_episodes: whole episodes per policy update, run in parallel (4 to 32).
+    n_updates: policy updates (each one gradient step on the batch).
+    gamma: discount in [0, 1] of the reward-to-go (0.99).
+    lr: the policy's Adam learning rate (1e-3 to 1e-2 for this small batch).
+    hidden: hidden layer widths of the policy MLP ((64,)).
+    baseline: ``"none"`` or ``"value"`` (a learned ``V(s)`` fitted to the reward-to-go).
+    value_lr: the value network's Adam learning rate (1e-2).
+    value_epochs: full-batch regression steps of the value network per update (5).
+    value_hidden: hidden layer widths of the value MLP ((64,)).
+    normalize: standardise the advantages over the batch's steps (True).
+    eval_every: updates between greedy evaluations (and one at the end).
+    eval_episodes: episodes per evaluation (seeded from :data:`EVAL_SEED_BASE`).
+    stop_return: stop at the first evaluation whose mean return reaches it (None: never; 475 is
+        CartPole-v1's "solved").
+    max_steps: longest episode (CartPole-v1's time limit is 500).
+    seed: seeds the networks, the action sampling and (with :data:`TRAIN_SEED_STRIDE`) the
+        episodes' starts.
+    """
+
     env_id: str = "CartPole-v1"
-    n_episodes: int = 8            # episodes per policy update (run in parallel)
+    n_episodes: int = 8
     n_updates: int = 300
     gamma: float = 0.99
     lr: float = 5e-3
     hidden: tuple = (64,)
-    baseline: str = "value"        # "none" or "value" (a learned V(s) fitted to the reward-to-go)
+    baseline: str = "value"
     value_lr: float = 1e-2
     value_epochs: int = 5
-    normalize: bool = True         # standardise the advantages within a batch
-    eval_every: int = 10           # updates between greedy evaluations
+    value_hidden: tuple = (64,)
+    normalize: bool = True
+    eval_every: int = 10
     eval_episodes: int = 10
     stop_return: float | None = 475.0
     max_steps: int = 500
     seed: int = 0
 
-    def validate(self):
-        if self.baseline not in ("none", "value"):
-            raise ValueError(f"baseline must be 'none' or 'value', got {self.baseline!r}")
-        for name in ("n_episodes", "n_updates", "eval_every", "eval_episodes", "max_steps", "value_epochs"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        check_gamma(self.gamma)
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        return self
+    def __post_init__(self):
+        check_choice(self, "baseline", ("none", "value"))
+        check_int(self, "n_episodes", "n_updates", "eval_every", "eval_episodes", "max_steps", "value_epochs")
+        check_int(self, "seed", minimum=0)
+        check_range(self, "gamma", 0.0, 1.0)
+        check_positive(self, "lr", "value_lr")
+        if self.stop_return is not None:
+            check_range(self, "stop_return", -np.inf, np.inf, low_open=True, high_open=True)
 
 
 @dataclasses.dataclass
-class ReinforceResult:
+class ReinforceRun(Run):
+    """A finished REINFORCE run: ``config``, ``log``, the ``policy`` and the ``value`` network
+    (None without a baseline). Each row of ``log.updates`` holds, at the environment steps so far,
+    ``update`` (its number) and ``batch_return`` (the mean return of its training episodes)."""
+
     policy: CategoricalPolicy
-    config: ReinforceConfig
-    batch_returns: list        # mean training return of each update's episodes
-    env_steps: list            # cumulative environment steps after each update
-    eval_updates: list
-    eval_steps: list
-    eval_returns: list
-    steps_to_threshold: int | None
-    wall_time_s: float
+    value: nn.Module | None
 
 
 def collect_episodes(env, policy: CategoricalPolicy, max_steps: int, seed: int):
@@ -234,68 +268,62 @@ def collect_episodes(env, policy: CategoricalPolicy, max_steps: int, seed: int):
     return np.stack(O).astype(np.float32), np.stack(A), np.stack(R), np.stack(M)
 
 
-def train_reinforce(config: ReinforceConfig | None = None, progress: bool = False) -> ReinforceResult:
+def train_reinforce(cfg: ReinforceConfig | None = None, progress: bool = False) -> ReinforceRun:
     """REINFORCE (reward-to-go, optional learned value baseline) on a Gymnasium discrete-action env."""
-    from .rollout import evaluate, make_vec_env, space_dims
-
-    cfg = (config or ReinforceConfig()).validate()
-    t0 = time.perf_counter()
+    cfg = cfg or ReinforceConfig()
     torch.manual_seed(cfg.seed)
     env = make_vec_env(cfg.env_id, cfg.n_episodes, cfg.seed)
-    obs_dim, n_act, cont = space_dims(env)
-    if cont:
+    obs_dim, n_actions, continuous = space_dims(env)
+    if continuous:
         raise ValueError("train_reinforce handles discrete actions only")
-    policy = CategoricalPolicy(obs_dim, n_act, cfg.hidden)
-    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
-    value = mlp([obs_dim, 64, 1], activation="tanh") if cfg.baseline == "value" else None
-    vopt = torch.optim.Adam(value.parameters(), lr=cfg.value_lr) if value is not None else None
-    batch_ret, steps_hist, ev_u, ev_s, ev_r = [], [], [], [], []
-    steps, reached = 0, None
-    it = range(cfg.n_updates)
-    if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(it, desc="REINFORCE", mininterval=1.0)
-    for u in it:
-        O, A, R, M = collect_episodes(env, policy, cfg.max_steps, seed=cfg.seed * 100_003 + u * cfg.n_episodes)
-        G = reward_to_go(R, M, cfg.gamma)
-        steps += int(M.sum())
-        batch_ret.append(float((R * M).sum(0).mean()))
-        steps_hist.append(steps)
-        ot = torch.as_tensor(O)
-        adv = torch.as_tensor(G, dtype=torch.float32)
-        mt = torch.as_tensor(M, dtype=torch.float32)
-        if value is not None:
-            with torch.no_grad():
-                adv = adv - value(ot).squeeze(-1)
-        if cfg.normalize:
-            mean = (adv * mt).sum() / mt.sum()
-            std = (((adv - mean) ** 2 * mt).sum() / mt.sum()).sqrt()
-            adv = (adv - mean) / (std + 1e-8)
-        logp = policy.dist(ot).log_prob(torch.as_tensor(A))
-        loss = reinforce_loss(logp, adv, mask=mt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if value is not None:
-            gt = torch.as_tensor(G, dtype=torch.float32)
-            for _ in range(cfg.value_epochs):
-                vl = (((value(ot).squeeze(-1) - gt) ** 2) * mt).sum() / mt.sum()
-                vopt.zero_grad()
-                vl.backward()
-                vopt.step()
-        if (u + 1) % cfg.eval_every == 0 or u == cfg.n_updates - 1:
-            rets = evaluate(policy.greedy, cfg.env_id, cfg.eval_episodes, seed=50_000 + u)
-            ev_u.append(u + 1)
-            ev_s.append(steps)
-            ev_r.append(float(rets.mean()))
-            if cfg.stop_return is not None and ev_r[-1] >= cfg.stop_return:
-                reached = steps
-                break
+    policy = CategoricalPolicy(obs_dim, n_actions, cfg.hidden)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    value = mlp([obs_dim, *cfg.value_hidden, 1], activation="tanh") if cfg.baseline == "value" else None
+    value_optimizer = torch.optim.Adam(value.parameters(), lr=cfg.value_lr) if value is not None else None
+    log = TrainLog()
+    steps = 0
+    with Stopwatch(log):
+        for update in progress_bar(range(cfg.n_updates), enabled=progress, desc="REINFORCE", mininterval=1.0):
+            # 1. a batch of whole episodes, time-major, with a mask of the live steps
+            O, A, R, M = collect_episodes(env, policy, cfg.max_steps,
+                                          seed=TRAIN_SEED_STRIDE * cfg.seed + update * cfg.n_episodes)
+            G = reward_to_go(R, M, cfg.gamma)
+            steps += int(M.sum())
+            obs, mask = torch.as_tensor(O), torch.as_tensor(M, dtype=torch.float32)
+            # 2. advantages: reward-to-go minus the value baseline, standardised over the live steps
+            adv = torch.as_tensor(G, dtype=torch.float32)
+            if value is not None:
+                with torch.no_grad():
+                    adv = adv - value(obs).squeeze(-1)
+            if cfg.normalize:
+                mean = (adv * mask).sum() / mask.sum()
+                std = (((adv - mean) ** 2 * mask).sum() / mask.sum()).sqrt()
+                adv = (adv - mean) / (std + 1e-8)
+            # 3. one policy-gradient step on the surrogate
+            log_probs = policy.dist(obs).log_prob(torch.as_tensor(A))
+            loss = reinforce_loss(log_probs, adv, mask=mask)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            # 4. the baseline: value_epochs full-batch regression steps on the reward-to-go
+            if value is not None:
+                targets = torch.as_tensor(G, dtype=torch.float32)
+                for _ in range(cfg.value_epochs):
+                    v_loss = (((value(obs).squeeze(-1) - targets) ** 2) * mask).sum() / mask.sum()
+                    value_optimizer.zero_grad()
+                    v_loss.backward()
+                    value_optimizer.step()
+            # 5. diagnostics, then a greedy evaluation every eval_every updates (and at the end)
+            log.record_update(steps, update=update + 1, batch_return=float((R * M).sum(0).mean()))
+            if (update + 1) % cfg.eval_every == 0 or update == cfg.n_updates - 1:
+                mean_return = log.record_eval(steps, lambda: evaluate(
+                    policy.greedy, cfg.env_id, cfg.eval_episodes, seed=EVAL_SEED_BASE + update))
+                if cfg.stop_return is not None and mean_return >= cfg.stop_return:
+                    break
     env.close()
-    return ReinforceResult(policy, cfg, batch_ret, steps_hist, ev_u, ev_s, ev_r, reached,
-                           time.perf_counter() - t0)
+    return ReinforceRun(cfg, log, policy, value)
 
 
 __all__ = ["CategoricalPolicy", "reward_to_go", "reinforce_loss", "tabular_logits", "exact_surrogate_gradient",
-           "exact_objective_of_params", "sampled_surrogate_gradient", "ReinforceConfig", "ReinforceResult",
-           "collect_episodes", "train_reinforce"]
+           "exact_objective_of_params", "sampled_surrogate_gradient", "TRAIN_SEED_STRIDE", "EVAL_SEED_BASE",
+           "ReinforceConfig", "ReinforceRun", "collect_episodes", "train_reinforce"]

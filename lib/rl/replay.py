@@ -1,7 +1,11 @@
 """Experience replay: a fixed-size circular buffer of transitions sampled uniformly.
 
 Stores ``(obs, action, reward, next_obs, done)`` in preallocated NumPy arrays (fast on CPU);
-``done`` means *terminated* (no bootstrap), not cut by a time limit.
+``done`` means *terminated* (no bootstrap), not cut by a time limit. The one buffer of the
+off-policy methods: DQN and C51 (action indices), DDPG/TD3 (action vectors) and MADDPG (all
+agents' observations and actions concatenated, one reward per agent: ``reward_shape=(n_agents,)``).
+
+Book: seed-52, seed-57, seed-63, seed-75
 """
 from __future__ import annotations
 
@@ -20,10 +24,11 @@ class ReplayBuffer:
     action_shape : shape of one action: ``()`` for a discrete action index (DQN, C51), ``(act_dim,)``
         for a continuous action vector (DDPG, TD3).
     action_dtype : dtype of stored actions (int64 for indices, float32 for continuous actions).
+    reward_shape : shape of one reward: ``()`` for one agent, ``(n_agents,)`` for one per agent.
     """
 
     def __init__(self, capacity: int, obs_shape, seed: int = 0, obs_dtype=np.float32, action_shape=(),
-                 action_dtype=np.int64):
+                 action_dtype=np.int64, reward_shape=()):
         if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
             raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
         obs_shape = (int(obs_shape),) if np.isscalar(obs_shape) else tuple(int(s) for s in obs_shape)
@@ -38,7 +43,11 @@ class ReplayBuffer:
             raise ValueError(f"action_shape must contain positive sizes, got {action_shape}")
         self.action_shape = action_shape
         self.actions = np.zeros((capacity, *action_shape), dtype=action_dtype)
-        self.rewards = np.zeros(capacity, dtype=np.float32)
+        reward_shape = (int(reward_shape),) if np.isscalar(reward_shape) else tuple(int(s) for s in reward_shape)
+        if any(s < 1 for s in reward_shape):
+            raise ValueError(f"reward_shape must contain positive sizes, got {reward_shape}")
+        self.reward_shape = reward_shape
+        self.rewards = np.zeros((capacity, *reward_shape), dtype=np.float32)
         self.dones = np.zeros(capacity, dtype=np.float32)
         self.pos = 0
         self.size = 0
@@ -57,7 +66,7 @@ class ReplayBuffer:
         b = obs.shape[0]
         next_obs = np.asarray(next_obs, dtype=self.obs.dtype).reshape(-1, *self.obs_shape)
         action = np.asarray(action, dtype=self.actions.dtype).reshape(-1, *self.action_shape)
-        reward = np.asarray(reward, dtype=np.float32).reshape(-1)
+        reward = np.asarray(reward, dtype=np.float32).reshape(-1, *self.reward_shape)
         done = np.asarray(done, dtype=np.float32).reshape(-1)
         if not (next_obs.shape[0] == action.shape[0] == reward.shape[0] == done.shape[0] == b):
             raise ValueError("obs, action, reward, next_obs and done must describe the same number of transitions")
@@ -72,7 +81,7 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int, rng: np.random.Generator | None = None) -> dict:
         """A uniform random batch (with replacement): dict of arrays ``obs (B, *obs_shape)``,
-        ``actions (B, *action_shape)``, ``rewards (B,)``, ``next_obs``, ``dones (B,)``.
+        ``actions (B, *action_shape)``, ``rewards (B, *reward_shape)``, ``next_obs``, ``dones (B,)``.
 
         Indices come from ``rng`` when given (a training loop's own generator), else from the
         buffer's generator seeded at construction."""

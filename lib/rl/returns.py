@@ -5,13 +5,17 @@ environments (``(T, N)``), with episode boundaries given by ``dones``: when ``do
 true the episode ended at step ``t``, so ``G_t = r_t`` and nothing from step ``t+1`` (the
 next episode) leaks back. ``bootstrap`` is the value of the state reached after the last
 step, for rollouts cut before their episode ended.
+
+Book: seed-55 (reward-to-go), seed-66 (the Monte Carlo limit of GAE).
 """
 from __future__ import annotations
 
 import numpy as np
 
 
-def _as_float_array(x, name: str) -> np.ndarray:
+def as_float_array(x, name: str) -> np.ndarray:
+    """``x`` (array-like or torch tensor, numeric or bool) as a float64 numpy array; ``name`` is
+    used in the error message."""
     try:
         import torch
 
@@ -49,12 +53,12 @@ def discounted_returns(rewards, gamma: float, dones=None, bootstrap=None) -> np.
     Returns a float64 array shaped like ``rewards``.
     """
     gamma = check_gamma(gamma)
-    r = _as_float_array(rewards, "rewards")
+    r = as_float_array(rewards, "rewards")
     if r.ndim not in (1, 2):
         raise ValueError(f"rewards must have shape (T,) or (T, N), got {r.shape}")
     if r.shape[0] == 0:
         raise ValueError("rewards is empty: need at least one step")
-    d = np.zeros_like(r) if dones is None else _as_float_array(dones, "dones")
+    d = np.zeros_like(r) if dones is None else as_float_array(dones, "dones")
     if d.shape != r.shape:
         raise ValueError(f"dones has shape {d.shape}, expected the rewards' shape {r.shape}")
     if np.any((d != 0) & (d != 1)):
@@ -63,7 +67,7 @@ def discounted_returns(rewards, gamma: float, dones=None, bootstrap=None) -> np.
     if bootstrap is None:
         nxt = np.zeros(tail_shape)
     else:
-        nxt = _as_float_array(bootstrap, "bootstrap")
+        nxt = as_float_array(bootstrap, "bootstrap")
         if nxt.shape != tail_shape:
             raise ValueError(f"bootstrap has shape {nxt.shape}, expected {tail_shape}")
     out = np.empty_like(r)
@@ -75,8 +79,8 @@ def discounted_returns(rewards, gamma: float, dones=None, bootstrap=None) -> np.
 
 def episode_returns(rewards, dones) -> list[float]:
     """Undiscounted total reward of each completed episode in a 1-D stream of steps."""
-    r = _as_float_array(rewards, "rewards")
-    d = _as_float_array(dones, "dones")
+    r = as_float_array(rewards, "rewards")
+    d = as_float_array(dones, "dones")
     if r.ndim != 1 or d.shape != r.shape:
         raise ValueError(f"rewards and dones must be 1-D of equal length, got {r.shape} and {d.shape}")
     totals, acc = [], 0.0
@@ -86,3 +90,6 @@ def episode_returns(rewards, dones) -> list[float]:
             totals.append(acc)
             acc = 0.0
     return totals
+
+
+__all__ = ["as_float_array", "check_gamma", "discounted_returns", "episode_returns"]

@@ -5,7 +5,10 @@ The buffer is time-major ``(T, N)`` (``T = n_steps`` per environment, ``N = n_en
 observation of a truncated episode), so that :func:`lib.rl.gae.compute_gae` bootstraps correctly.
 Environments use gymnasium's *same-step* autoreset: when an episode ends, ``step`` already
 returns the first observation of the next one and the real last observation sits in
-``info["final_obs"]``.
+``info["final_obs"]``. :class:`EpisodeTracker` follows the episodes across rollouts and records
+each finished one in the run's :class:`lib.runs.TrainLog`.
+
+Book: seed-64 (A2C), seed-68 (TRPO), seed-71 (PPO in practice: the buffer's shapes).
 """
 from __future__ import annotations
 
@@ -15,20 +18,31 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from lib.runs import TrainLog
+
 from .gae import compute_gae, normalize_advantages
 
 
-def make_vec_env(env_id: str, n_envs: int, seed: int | None = None, **kwargs):
-    """A gymnasium ``SyncVectorEnv`` of ``n_envs`` copies with same-step autoreset (reset with ``seed``)."""
+def make_vec_env(env_id, n_envs: int, seed: int | None = None, **kwargs):
+    """A gymnasium ``SyncVectorEnv`` of ``n_envs`` copies with same-step autoreset (reset with ``seed``).
+
+    ``env_id`` is a registered id such as ``"CartPole-v1"`` (``kwargs`` go to ``gym.make``) or a
+    zero-argument function returning an environment (a custom one; called once per copy)."""
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode
 
-    if not isinstance(env_id, str):
-        raise TypeError(f"env_id must be a string such as 'CartPole-v1', got {type(env_id).__name__}")
+    if not (isinstance(env_id, str) or callable(env_id)):
+        raise TypeError(f"env_id must be a string such as 'CartPole-v1' or a function returning an env, "
+                        f"got {type(env_id).__name__}")
     if not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
         raise ValueError(f"n_envs must be a positive integer, got {n_envs!r}")
-    env = gym.make_vec(env_id, num_envs=int(n_envs), vectorization_mode="sync",
-                       vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **kwargs)
+    if callable(env_id):
+        if kwargs:
+            raise TypeError(f"keyword arguments {sorted(kwargs)} apply to a registered id, not a function")
+        env = gym.vector.SyncVectorEnv([env_id] * int(n_envs), autoreset_mode=AutoresetMode.SAME_STEP)
+    else:
+        env = gym.make_vec(env_id, num_envs=int(n_envs), vectorization_mode="sync",
+                           vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **kwargs)
     env.action_space.seed(seed)
     return env
 
@@ -145,24 +159,46 @@ class RolloutBuffer:
             yield mb
 
 
-def collect_rollout(env, policy, buffer: RolloutBuffer, obs: np.ndarray, episode_stats: dict | None = None):
+class EpisodeTracker:
+    """The running return and length of each sub-environment's current episode.
+
+    :meth:`step` adds one vector step; every episode that ends is recorded in ``log`` (a
+    :class:`lib.runs.TrainLog`, a fresh one by default) with the number of environment steps
+    taken so far, and its length is appended to ``lengths``.
+    """
+
+    def __init__(self, n_envs: int, log: TrainLog | None = None):
+        if not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
+            raise ValueError(f"n_envs must be a positive integer, got {n_envs!r}")
+        self.log = TrainLog() if log is None else log
+        self.running_return = np.zeros(n_envs)
+        self.running_length = np.zeros(n_envs, np.int64)
+        self.steps = 0
+        self.lengths: list[int] = []
+
+    def step(self, rewards, done) -> None:
+        """One vector step: ``rewards`` and ``done`` (terminated or truncated) per environment."""
+        self.steps += len(self.running_return)
+        self.running_return += rewards
+        self.running_length += 1
+        for i in np.flatnonzero(done):
+            self.log.record_episode(self.steps, float(self.running_return[i]))
+            self.lengths.append(int(self.running_length[i]))
+            self.running_return[i] = 0.0
+            self.running_length[i] = 0
+
+
+def collect_rollout(env, policy, buffer: RolloutBuffer, obs: np.ndarray,
+                    episodes: EpisodeTracker | None = None):
     """Run ``policy`` in the vector ``env`` until ``buffer`` is full, starting from ``obs``.
 
     ``policy`` must offer ``act(obs_tensor) -> (actions, log_probs, values)`` and
     ``value(obs_tensor)``. For truncated episodes the value of ``info["final_obs"]`` is stored as
     ``final_values``; after the loop the buffer's advantages are *not* yet computed (call
-    ``buffer.compute_advantages(policy.value(next_obs), gamma, lam)``). ``episode_stats`` (a dict
-    with lists ``returns``, ``lengths`` and arrays ``_ret``, ``_len``) accumulates finished episodes.
-    Returns the observation to continue from.
+    ``buffer.compute_advantages(policy.value(next_obs), gamma, lam)``). ``episodes``, when
+    given, records the episodes that finish. Returns the observation to continue from.
     """
     buffer.reset()
-    if episode_stats is not None and "_ret" not in episode_stats:
-        episode_stats.setdefault("returns", [])
-        episode_stats.setdefault("lengths", [])
-        episode_stats.setdefault("end_steps", [])
-        episode_stats["_ret"] = np.zeros(buffer.n_envs)
-        episode_stats["_len"] = np.zeros(buffer.n_envs, np.int64)
-        episode_stats.setdefault("_steps", 0)
     for _ in range(buffer.n_steps):
         with torch.no_grad():
             o = torch.as_tensor(obs, dtype=torch.float32)
@@ -181,16 +217,8 @@ def collect_rollout(env, policy, buffer: RolloutBuffer, obs: np.ndarray, episode
                     final_values[idx] = policy.value(torch.as_tensor(fo)).numpy()
         trunc = trunc & ~term
         buffer.add(obs, a_np, logp.numpy(), values.numpy(), rewards, term, trunc, final_values)
-        if episode_stats is not None:
-            episode_stats["_steps"] += buffer.n_envs
-            episode_stats["_ret"] += rewards
-            episode_stats["_len"] += 1
-            for i in np.flatnonzero(term | trunc):
-                episode_stats["returns"].append(float(episode_stats["_ret"][i]))
-                episode_stats["lengths"].append(int(episode_stats["_len"][i]))
-                episode_stats["end_steps"].append(int(episode_stats["_steps"]))
-                episode_stats["_ret"][i] = 0.0
-                episode_stats["_len"][i] = 0
+        if episodes is not None:
+            episodes.step(rewards, term | trunc)
         obs = next_obs
     return obs
 
@@ -227,35 +255,4 @@ def evaluate(policy_fn, env_id: str, n_episodes: int = 10, seed: int = 10_000, m
     return totals
 
 
-@dataclasses.dataclass
-class EvalLog:
-    """The evaluation record every training loop keeps: steps, mean and std of the evaluation
-    returns, and the wall time spent evaluating."""
-
-    eval_steps: list = dataclasses.field(default_factory=list)
-    eval_returns: list = dataclasses.field(default_factory=list)
-    eval_stds: list = dataclasses.field(default_factory=list)
-    eval_time: float = 0.0
-
-    def record_eval(self, step: int, run_eval) -> float:
-        """Call ``run_eval()`` (returns an array of episode returns), time it, record it at ``step``;
-        returns the mean return."""
-        import time
-
-        t0 = time.perf_counter()
-        rets = np.asarray(run_eval(), dtype=float)
-        self.eval_steps.append(int(step))
-        self.eval_returns.append(float(rets.mean()))
-        self.eval_stds.append(float(rets.std()))
-        self.eval_time += time.perf_counter() - t0
-        return self.eval_returns[-1]
-
-    def steps_to(self, threshold: float) -> int | None:
-        """Environment steps at the first evaluation whose mean return reached ``threshold``."""
-        for s, r in zip(self.eval_steps, self.eval_returns):
-            if r >= threshold:
-                return s
-        return None
-
-
-__all__ = ["make_vec_env", "space_dims", "RolloutBuffer", "collect_rollout", "evaluate", "EvalLog"]
+__all__ = ["make_vec_env", "space_dims", "RolloutBuffer", "EpisodeTracker", "collect_rollout", "evaluate"]

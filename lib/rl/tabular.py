@@ -6,6 +6,15 @@ is the probability of moving to ``s'`` **and continuing**; a transition that end
 (``done`` in the toy-text table) contributes its reward to ``R[s, a]`` and its probability to
 ``P_end[s, a]``, never to ``P``. So ``P[s, a].sum() + P_end[s, a] == 1`` and the Bellman equation
 ``V = R_pi + gamma * P_pi V`` needs no special case for terminals, also with ``gamma = 1``.
+
+:class:`FiniteMDP` is the same table run for a fixed number of steps with its discount (no step
+ends the episode): the setting in which :mod:`lib.rl.policy_gradient` computes the
+policy-gradient theorem exactly.
+
+Book: seed-37, seed-44, seed-45 (values and Bellman equations), seed-40, seed-50 (dynamic
+programming), seed-33, seed-34, seed-35, seed-36, seed-41, seed-42, seed-43, seed-46, seed-47,
+seed-48, seed-49 (the exact values the basics check against), seed-58, seed-59, seed-60 (imitation
+and IRL), seed-2-1, seed-55 (the finite-horizon MDP of the policy-gradient checks).
 """
 from __future__ import annotations
 
@@ -22,16 +31,17 @@ class TabularMDP:
 
     P : (S, A, S) probability of reaching ``s'`` without the episode ending.
     R : (S, A) expected immediate reward.
-    P_end : (S, A) probability that the step ends the episode.
-    terminal : (S,) bool, states only ever entered by an episode-ending step (their rows are 0).
-    start : (S,) initial-state distribution.
+    P_end : (S, A) probability that the step ends the episode (default: never, all 0).
+    terminal : (S,) bool, states only ever entered by an episode-ending step (their rows are 0);
+        default: none.
+    start : (S,) initial-state distribution (default: uniform).
     """
 
     P: np.ndarray
     R: np.ndarray
-    P_end: np.ndarray
-    terminal: np.ndarray
-    start: np.ndarray
+    P_end: np.ndarray | None = None
+    terminal: np.ndarray | None = None
+    start: np.ndarray | None = None
 
     def __post_init__(self):
         P = np.asarray(self.P, dtype=np.float64)
@@ -39,15 +49,15 @@ class TabularMDP:
             raise ValueError(f"P must have shape (S, A, S), got {P.shape}")
         S, A, _ = P.shape
         R = np.asarray(self.R, dtype=np.float64)
-        P_end = np.asarray(self.P_end, dtype=np.float64)
-        terminal = np.asarray(self.terminal, dtype=bool)
-        start = np.asarray(self.start, dtype=np.float64)
+        P_end = np.zeros((S, A)) if self.P_end is None else np.asarray(self.P_end, dtype=np.float64)
+        terminal = np.zeros(S, bool) if self.terminal is None else np.asarray(self.terminal, dtype=bool)
+        start = np.full(S, 1.0 / S) if self.start is None else np.asarray(self.start, dtype=np.float64)
         for name, arr, shape in (("R", R, (S, A)), ("P_end", P_end, (S, A)), ("terminal", terminal, (S,)),
                                  ("start", start, (S,))):
             if arr.shape != shape:
                 raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
         if np.any(P < 0) or np.any(P_end < 0) or not np.allclose(P.sum(-1) + P_end, 1.0):
-            raise ValueError("for every (s, a), P[s, a].sum() + P_end[s, a] must be 1 (probabilities)")
+            raise ValueError("for every (s, a), P[s, a].sum() + P_end[s, a] must be 1 (a probability distribution)")
         if np.any(start < 0) or not np.isclose(start.sum(), 1.0):
             raise ValueError("start must be a probability distribution over states")
         for name, arr in (("P", P), ("R", R), ("P_end", P_end), ("terminal", terminal), ("start", start)):
@@ -61,6 +71,30 @@ class TabularMDP:
     @property
     def n_actions(self) -> int:
         return self.P.shape[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class FiniteMDP(TabularMDP):
+    """A :class:`TabularMDP` run for exactly ``horizon`` steps with discount ``gamma``.
+
+    No step ends the episode (``P_end`` is 0, every ``P[s, a]`` a distribution); the return is
+    ``sum_{t < horizon} gamma^t r_t``. Build it with keywords:
+    ``FiniteMDP(P, R, start=mu0, horizon=4, gamma=0.9)``.
+    """
+
+    horizon: int | None = None
+    gamma: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if np.any(self.P_end != 0):
+            raise ValueError("a FiniteMDP runs exactly `horizon` steps: P_end must be 0 (each P[s, a] "
+                             "a probability distribution over next states)")
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, np.integer)) \
+                or self.horizon < 1:
+            raise ValueError(f"horizon must be a positive integer, got {self.horizon!r}")
+        object.__setattr__(self, "horizon", int(self.horizon))
+        object.__setattr__(self, "gamma", check_gamma(self.gamma))
 
 
 def _discrete_n(space, what: str) -> int:
@@ -346,6 +380,6 @@ def enumerate_trajectories(env, policy, state: int, gamma: float, max_depth: int
     return TreeResult(float(probs @ rets), probs, rets, np.array(lens), nodes)
 
 
-__all__ = ["TabularMDP", "from_toy_text", "from_env", "policy_matrix", "induced_chain", "policy_evaluation",
+__all__ = ["TabularMDP", "FiniteMDP", "from_toy_text", "from_env", "policy_matrix", "induced_chain", "policy_evaluation",
            "q_from_v", "v_from_q", "greedy", "DPResult", "value_iteration", "policy_iteration",
            "iterative_policy_evaluation", "TreeResult", "enumerate_trajectories"]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Sequence
 
 import torch
 
