@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ..runs import EVAL_SEED_BASE, Run, Stopwatch, TrainLog, check_choice, check_int, check_positive, check_range
+from .bandits import linear_schedule
 from .envs import make_env
 from .nets import fused_adam, mlp
 from .replay import ReplayBuffer
@@ -129,15 +130,11 @@ def dqn_targets(rewards, dones, next_q_target, gamma: float, next_q_online=None)
 
 
 def linear_epsilon(step: int, start: float = 1.0, end: float = 0.05, decay_steps: int = 10_000) -> float:
-    """Exploration rate decaying linearly from ``start`` to ``end`` over ``decay_steps``, then flat."""
-    if not (0 <= end <= 1 and 0 <= start <= 1):
-        raise ValueError(f"start and end must be in [0, 1], got {start}, {end}")
-    if decay_steps < 1:
-        raise ValueError(f"decay_steps must be >= 1, got {decay_steps}")
-    if step < 0:
-        raise ValueError(f"step must be >= 0, got {step}")
-    frac = min(1.0, step / decay_steps)
-    return float(start + frac * (end - start))
+    """Exploration rate decaying linearly from ``start`` to ``end`` over ``decay_steps``, then flat
+    (:func:`lib.rl.bandits.linear_schedule`, the book's one linear schedule, at ``step``)."""
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+        raise ValueError(f"step must be an integer >= 0, got {step!r}")
+    return linear_schedule(start, end, decay_steps)(int(step))
 
 
 # ------------------------------------------------------------------ config, run, evaluation

@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from lib.runs import TrainLog
+from lib.runs import EVAL_SEED_BASE, TrainLog
 
 from .gae import compute_gae, normalize_advantages
 
@@ -223,7 +223,7 @@ def collect_rollout(env, policy, buffer: RolloutBuffer, obs: np.ndarray,
     return obs
 
 
-def evaluate(policy_fn, env_id: str, n_episodes: int = 10, seed: int = 10_000, max_steps: int = 10_000,
+def evaluate(policy_fn, env_id: str, n_episodes: int = 10, seed: int = EVAL_SEED_BASE, max_steps: int = 10_000,
              visit=None, **env_kwargs) -> np.ndarray:
     """Returns of ``n_episodes`` episodes, run in parallel (one per sub-environment).
 
