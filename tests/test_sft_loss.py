@@ -4,18 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lib.llm.config import LMConfig
-from lib.llm.model import TinyLM
 from lib.sft.loss import (IGNORE_INDEX, completion_loss, shift_labels, targets_from_mask,
                           token_nll)
-
-
-def small(**kw):
-    torch.manual_seed(0)
-    cfg = dict(vocab_size=97, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64,
-               max_seq_len=64)
-    cfg.update(kw)
-    return TinyLM(LMConfig(**cfg)).eval()
+from helpers import small_lm
 
 
 def batch(seed=0, B=3, T=12, V=97):
@@ -56,7 +47,7 @@ def test_same_targets_as_align_sft_batch():
     ids, targets, attn = sft_batch(examples, pad_id=0)
     mask = torch.tensor([[0, 0, 0, 1, 1], [0, 1, 1, 1, 1]])
     assert torch.equal(targets_from_mask(ids, mask), targets)
-    m = small()
+    m = small_lm()
     with torch.no_grad():
         assert float(sft_loss(m, ids, targets)) == float(completion_loss(m(ids).logits, targets))
 
@@ -70,7 +61,7 @@ def test_masked_positions_get_zero_gradient():
     assert bool((g[tg == IGNORE_INDEX] == 0).all())
     assert bool((g[tg != IGNORE_INDEX] > 0).all())
     # and through a model: a prompt-only batch row contributes nothing
-    m = small()
+    m = small_lm()
     out = m(ids).logits
     out.retain_grad()
     completion_loss(out, tg).backward()
@@ -80,7 +71,7 @@ def test_masked_positions_get_zero_gradient():
 def test_equals_hf_labels_loss():
     transformers = pytest.importorskip("transformers")
     from lib.llm.export import hf_config_dict, to_hf_state_dict
-    m = small()
+    m = small_lm()
     d = hf_config_dict(m.config)
     hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(
         **{k: v for k, v in d.items() if k not in ("architectures", "model_type")}))

@@ -3,18 +3,10 @@ packed = unpacked, equal to Hugging Face's Llama given the 4-D mask; a plain cau
 import pytest
 import torch
 
-from lib.llm.config import LMConfig
-from lib.llm.model import IGNORE_INDEX, TinyLM
+from lib.llm.model import IGNORE_INDEX
 from lib.sft.packing import (Packed, block_causal_mask, forward_packed, pack, pad_batch,
                              padding_fraction, per_sample_loss, tokens_per_second)
-
-
-def small(**kw):
-    torch.manual_seed(0)
-    cfg = dict(vocab_size=97, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64,
-               max_seq_len=64)
-    cfg.update(kw)
-    return TinyLM(LMConfig(**cfg)).eval()
+from helpers import small_lm
 
 
 def samples(n=9, seed=0, lo=3, hi=20):
@@ -70,7 +62,7 @@ def test_block_causal_mask_brute_force():
 
 
 def test_packed_loss_equals_each_sample_alone_and_causal_mask_leaks():
-    model = small()
+    model = small_lm()
     s = samples(10, seed=2)
     pk = pack(s, 48, pad_id=96)
     with torch.no_grad():
@@ -89,7 +81,7 @@ def test_packed_loss_equals_each_sample_alone_and_causal_mask_leaks():
 
 
 def test_explicit_4d_mask_in_tinylm():
-    model = small()
+    model = small_lm()
     ids = torch.randint(0, 97, (2, 10))
     causal = torch.ones(10, 10, dtype=torch.bool).tril()[None, None]
     with torch.no_grad():
@@ -111,7 +103,7 @@ def test_explicit_4d_mask_in_tinylm():
 def test_equals_hf_llama_with_explicit_4d_mask_and_hf_default_leaks():
     transformers = pytest.importorskip("transformers")
     from lib.llm.export import hf_config_dict, to_hf_state_dict
-    model = small()
+    model = small_lm()
     d = hf_config_dict(model.config)
     hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(
         **{k: v for k, v in d.items() if k not in ("architectures", "model_type")}))
@@ -144,7 +136,7 @@ def test_equals_hf_llama_with_explicit_4d_mask_and_hf_default_leaks():
 
 
 def test_throughput_and_validation():
-    model = small()
+    model = small_lm()
     s = samples(6)
     pk = pack(s, 32, 96)
     r = tokens_per_second(model, pk, repeats=1)

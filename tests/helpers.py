@@ -1,0 +1,16 @@
+"""Small builders shared by several test files (imported as ``from helpers import ...``; pytest puts
+``tests/`` on the path)."""
+import torch
+
+from lib.llm.config import LMConfig
+from lib.llm.model import TinyLM
+
+
+def small_lm(**overrides) -> TinyLM:
+    """A seeded 2-layer TinyLM (vocabulary 97, d = 32, GQA 4/2 heads) in eval mode; any LMConfig
+    field can be overridden."""
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=97, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64,
+               max_seq_len=64)
+    cfg.update(overrides)
+    return TinyLM(LMConfig(**cfg)).eval()
