@@ -14,3 +14,20 @@ def small_lm(**overrides) -> TinyLM:
                max_seq_len=64)
     cfg.update(overrides)
     return TinyLM(LMConfig(**cfg)).eval()
+
+
+def hf_twin(model: TinyLM):
+    """The Hugging Face ``LlamaForCausalLM`` with ``model``'s config and weights (in memory, eval
+    mode): the peer every cross-check compares against."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from lib.llm.export import hf_config_dict, to_hf_state_dict
+
+    d = hf_config_dict(model.config)
+    hf = LlamaForCausalLM(LlamaConfig(**{k: v for k, v in d.items()
+                                         if k not in ("architectures", "model_type")}))
+    tied = model.config.tie_embeddings
+    hf.load_state_dict(to_hf_state_dict(model), strict=not tied)
+    if tied:
+        hf.tie_weights()
+    return hf.eval()

@@ -6,6 +6,7 @@ import torch
 from lib.llm.config import LMConfig
 from lib.llm.generate import Temperature, TopK, TopP, apply_processors, generate, greedy, sample
 from lib.llm.model import TinyLM
+from helpers import hf_twin
 
 
 
@@ -103,13 +104,9 @@ def test_generate_validation():
 
 
 def test_same_tokens_as_hf_generate():
-    from transformers import LlamaConfig, LlamaForCausalLM
-    from lib.llm.export import hf_config_dict, to_hf_state_dict
+    pytest.importorskip("transformers")
     m = small(tie_embeddings=False)
-    d = hf_config_dict(m.config)
-    hf = LlamaForCausalLM(LlamaConfig(**{k: v for k, v in d.items() if k not in ("architectures", "model_type")}))
-    hf.load_state_dict(to_hf_state_dict(m))
-    hf.eval()
+    hf = hf_twin(m)
     prompt = torch.randint(0, 61, (2, 6))
     ref = hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=20, do_sample=False,
                       pad_token_id=0)

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from lib.llm.config import LMConfig
+from helpers import hf_twin
 from lib.llm.model import (MoE, RMSNorm, SwiGLU, TinyLM, active_parameters_per_token, apply_rope,
                            count_parameters, moe_load_balancing_loss, rope_cos_sin)
 
@@ -203,21 +204,10 @@ def test_left_padding_with_attention_mask():
 
 
 # ----------------------------------------------------------------------------- cross-checks with HF
-def _hf_llama(m):
-    from transformers import LlamaConfig, LlamaForCausalLM
-    from lib.llm.export import hf_config_dict, to_hf_state_dict
-    d = hf_config_dict(m.config)
-    hf = LlamaForCausalLM(LlamaConfig(**{k: v for k, v in d.items() if k not in ("architectures", "model_type")}))
-    hf.load_state_dict(to_hf_state_dict(m), strict=not m.config.tie_embeddings)
-    if m.config.tie_embeddings:
-        hf.tie_weights()
-    return hf.eval()
-
-
 @pytest.mark.parametrize("kw", [{}, {"tie_embeddings": False}, {"n_kv_heads": 4}, {"n_kv_heads": 1}])
 def test_logits_equal_hf_llama(kw):
     m = small(**kw)
-    hf = _hf_llama(m)
+    hf = hf_twin(m)
     ids = torch.randint(0, 97, (3, 40))
     with torch.no_grad():
         torch.testing.assert_close(m(ids).logits, hf(ids).logits, atol=1e-5, rtol=0)

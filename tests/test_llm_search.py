@@ -7,6 +7,7 @@ import torch
 from lib.llm.config import LMConfig
 from lib.llm.generate import greedy
 from lib.llm.model import TinyLM
+from helpers import hf_twin
 from lib.llm.search import (AllowedSequences, beam_search, exhaustive_search, greedy_trace,
                             sequence_logprobs)
 
@@ -18,16 +19,6 @@ def small(seed=0, **kw):
     cfg = dict(vocab_size=V, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, max_seq_len=64,
                tie_embeddings=False, init_std=0.3)
     return TinyLM(LMConfig(**{**cfg, **kw})).eval()
-
-
-def hf_twin(m):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from lib.llm.export import hf_config_dict, to_hf_state_dict
-    d = hf_config_dict(m.config)
-    hf = LlamaForCausalLM(LlamaConfig(**{k: v for k, v in d.items() if k not in ("architectures", "model_type")}))
-    hf.load_state_dict(to_hf_state_dict(m), strict=False)
-    return hf.eval()
 
 
 def hf_beams(hf, prompt, k, n, eos, lp, es):

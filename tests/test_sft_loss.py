@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from lib.sft.loss import (IGNORE_INDEX, completion_loss, shift_labels, targets_from_mask,
                           token_nll)
-from helpers import small_lm
+from helpers import hf_twin, small_lm
 
 
 def batch(seed=0, B=3, T=12, V=97):
@@ -69,15 +69,9 @@ def test_masked_positions_get_zero_gradient():
 
 
 def test_equals_hf_labels_loss():
-    transformers = pytest.importorskip("transformers")
-    from lib.llm.export import hf_config_dict, to_hf_state_dict
+    pytest.importorskip("transformers")
     m = small_lm()
-    d = hf_config_dict(m.config)
-    hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(
-        **{k: v for k, v in d.items() if k not in ("architectures", "model_type")}))
-    hf.load_state_dict(to_hf_state_dict(m), strict=False)
-    hf.tie_weights()
-    hf.eval()
+    hf = hf_twin(m)
     for seed in range(3):
         ids, mask = batch(seed)
         labels = torch.where(mask.bool(), ids, torch.full_like(ids, -100))

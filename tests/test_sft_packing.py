@@ -6,7 +6,7 @@ import torch
 from lib.llm.model import IGNORE_INDEX
 from lib.sft.packing import (Packed, block_causal_mask, forward_packed, pack, pad_batch,
                              padding_fraction, per_sample_loss, tokens_per_second)
-from helpers import small_lm
+from helpers import hf_twin, small_lm
 
 
 def samples(n=9, seed=0, lo=3, hi=20):
@@ -101,15 +101,9 @@ def test_explicit_4d_mask_in_tinylm():
 
 
 def test_equals_hf_llama_with_explicit_4d_mask_and_hf_default_leaks():
-    transformers = pytest.importorskip("transformers")
-    from lib.llm.export import hf_config_dict, to_hf_state_dict
+    pytest.importorskip("transformers")
     model = small_lm()
-    d = hf_config_dict(model.config)
-    hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(
-        **{k: v for k, v in d.items() if k not in ("architectures", "model_type")}))
-    hf.load_state_dict(to_hf_state_dict(model), strict=False)
-    hf.tie_weights()
-    hf.eval()
+    hf = hf_twin(model)
     pk = pack(samples(10, seed=3), 48, pad_id=96)
     real = pk.segment_ids > 0
     mask = pk.attention_mask()
