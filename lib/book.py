@@ -327,6 +327,28 @@ def check_book(root: pathlib.Path | str | None = None, seed_map: Iterable[SeedEn
     return BookReport(findings, covered, len(entries))
 
 
+#: Modules whose tests live under another name, and why.
+MODULE_TEST_ALIASES = {
+    "lib/book.py": "test_contract.py",          # the seed-map contract is what lib.book implements
+    "lib/llm/pretrain.py": "test_checkpoints.py",  # its recipe is checked by reloading the shipped models
+    "lib/llm/export.py": "test_llm_model.py",    # export = equality with transformers' model
+    "lib/llm/config.py": "test_llm_model.py",
+    "lib/llm/checkpoint.py": "test_checkpoints.py",
+    "lib/peft/adapters.py": "test_peft_methods.py",
+}
+
+
+def module_test_candidates(rel: str) -> set[str]:
+    """The names a lib module's test file may have (``lib/x/y.py`` -> ``test_y.py``, ``test_x_y.py``)."""
+    parts = pathlib.PurePosixPath(rel).with_suffix("").parts[1:]      # drop "lib"
+    mod = parts[-1]
+    names = {f"test_{mod}.py"}
+    if len(parts) >= 2:
+        names.add(f"test_{parts[-2]}_{mod}.py")
+        names.add(f"test_{parts[-2]}.py" if len(parts) >= 3 else f"test_{parts[-2]}_{mod}.py")
+    return names
+
+
 # ------------------------------------------------------------------ section <-> code <-> test
 BOOK_LINE_RE = re.compile(r"^Book:(.*?)(?:\n\s*\n|\Z)", re.M | re.S)
 LABEL_RE = re.compile(r"\bseed-\d+(?:-\d+)?\b")

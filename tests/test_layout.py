@@ -9,29 +9,13 @@ import ast
 import pathlib
 
 import lib
+from lib.book import MODULE_TEST_ALIASES, module_test_candidates
 
 ROOT = lib.ROOT
 TESTS = {p.name for p in (ROOT / "tests").glob("test_*.py")}
 
-#: Modules whose tests live under another name, and why.
-ALIASES = {
-    "lib/book.py": "test_contract.py",          # the seed-map contract is what lib.book implements
-    "lib/llm/pretrain.py": "test_checkpoints.py",  # its recipe is checked by reloading the shipped models
-    "lib/llm/export.py": "test_llm_model.py",    # export = equality with transformers' model
-    "lib/llm/config.py": "test_llm_model.py",
-    "lib/llm/checkpoint.py": "test_checkpoints.py",
-    "lib/peft/adapters.py": "test_peft_methods.py",
-}
-
-
-def candidates(rel: str) -> set[str]:
-    parts = pathlib.PurePosixPath(rel).with_suffix("").parts[1:]      # drop "lib"
-    mod = parts[-1]
-    names = {f"test_{mod}.py"}
-    if len(parts) >= 2:
-        names.add(f"test_{parts[-2]}_{mod}.py")
-        names.add(f"test_{parts[-2]}.py" if len(parts) >= 3 else f"test_{parts[-2]}_{mod}.py")
-    return names
+ALIASES = MODULE_TEST_ALIASES
+candidates = module_test_candidates
 
 
 def lib_modules():
