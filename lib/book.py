@@ -351,7 +351,7 @@ def module_test_candidates(rel: str) -> set[str]:
 
 # ------------------------------------------------------------------ section <-> code <-> test
 BOOK_LINE_RE = re.compile(r"^Book:(.*?)(?:\n\s*\n|\Z)", re.M | re.S)
-LABEL_RE = re.compile(r"\bseed-\d+(?:-\d+)?\b")
+BOOK_LABEL_RE = re.compile(r"\bseed-\d+(?:-\d+)?\b")
 
 
 def module_book_lines(root: pathlib.Path | str | None = None) -> dict[str, str | None]:
@@ -423,7 +423,7 @@ def check_code_links(root: pathlib.Path | str | None = None) -> list[str]:
             if name not in ("__init__.py", "__main__.py"):
                 findings.append(f"{rel}: its docstring has no 'Book:' paragraph naming its section(s)")
             continue
-        labels = LABEL_RE.findall(text)
+        labels = BOOK_LABEL_RE.findall(text)
         if not labels and not re.match(r"(infrastructure|every)\b", text):
             findings.append(f"{rel}: 'Book:' names no section label (seed-N) and is not "
                             f"'infrastructure' or 'every ...': {text[:60]!r}")

@@ -26,7 +26,7 @@ import re
 
 from . import ROOT
 from .book import (REPO_URL, cell_source, find_notebooks, load_seed_map, module_book_lines,
-                   module_test_candidates, read_notebook, section_spans, toc_files, LABEL_RE,
+                   module_test_candidates, read_notebook, section_spans, toc_files, BOOK_LABEL_RE,
                    MODULE_TEST_ALIASES)
 
 __all__ = ["IndexRow", "index_rows", "check_index", "section_href", "index_html", "glossary_terms",
@@ -120,7 +120,7 @@ def index_rows(root: pathlib.Path | str | None = None) -> list[IndexRow]:
             spans[lab] = cells
     modules: dict[str, list[str]] = {}
     for rel, line in module_book_lines(root).items():
-        for lab in LABEL_RE.findall(line or ""):
+        for lab in BOOK_LABEL_RE.findall(line or ""):
             modules.setdefault(lab, []).append(rel)
     rows = []
     for e in load_seed_map(root / "data" / "seed-map.yml"):

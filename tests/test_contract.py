@@ -274,3 +274,10 @@ def test_sections_without_code_need_a_reason_and_a_real_label(tmp_path):
     findings = book.check_code_links(root2)
     assert any("shows code but is listed" in f for f in findings), findings
     assert any("names seed-7, not a section" in f for f in findings), findings
+
+
+def test_only_targets_are_labels_not_mentions():
+    """A section label is a ``(seed-N)=`` target; a mention of seed-4 in prose or a {ref} is not."""
+    nb = {"cells": [{"cell_type": "markdown", "source": "(seed-7)=\n## T\n\nsee seed-4 and {ref}`seed-5`"}]}
+    assert book.notebook_labels(nb) == ["seed-7"]
+    assert book.BOOK_LABEL_RE.findall("Book: seed-7, seed-1-5.") == ["seed-7", "seed-1-5"]
