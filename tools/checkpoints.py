@@ -87,6 +87,15 @@ TABLE: tuple[Artefact, ...] = (
              ("python -m lib.llm.vlm --steps 4000 --lr 0.001 --vision-layers 1 --lm-layers 2 "
               "--batch-size 64 --n-train 6000 --device {device}",),
              what="the tiny vision-language model (Part 2; trained on a GPU, hours on a CPU)"),
+    Artefact("component-sweep", (f"{CK}/component-sweep",), f"{CK}/component-sweep/meta.json",
+             ("python -m lib.llm.components",),
+             what="ReLU/GELU/SwiGLU FFNs and pre/post-norm depths x 4 seeds (Part 10)"),
+    Artefact("variant-positions", (f"{CK}/variant-positions",), f"{CK}/variant-positions/meta.json",
+             ("python -m lib.llm.variants --sweep variant-positions --no-progress",),
+             what="RoPE / ALiBi / learned / no positions, 4 seeds x 300 steps, losses to 256 tokens (Part 10)"),
+    Artefact("variant-attention", (f"{CK}/variant-attention",), f"{CK}/variant-attention/meta.json",
+             ("python -m lib.llm.variants --sweep variant-attention --no-progress",),
+             what="MHA / GQA / MQA / MLA, 4 seeds x 300 steps (Part 10)"),
 )
 
 
