@@ -15,9 +15,11 @@ from here; nothing here knows about a model, an environment or an optimizer.
   :func:`kl_penalty_surrogate` — PPO-Penalty's loss ``-mean(r A) + beta KL``;
 * :func:`value_loss` — squared error of the critic, optionally clipped around the old values;
 * :func:`clip_fraction` — the share of samples whose ratio left the clip range (a diagnostic);
-* :func:`explained_variance` — how much of the returns' variance the critic explains.
+* :func:`explained_variance` — how much of the returns' variance the critic explains;
+* :func:`bradley_terry_loss` — the reward model's pairwise loss ``-log sigma(s_w - s_l)``.
 
-Book: seed-67, seed-68, seed-70, seed-71, seed-72 (the losses of TRPO, PPO and GRPO).
+Book: seed-67, seed-68, seed-70, seed-71, seed-72 (the losses of TRPO, PPO and GRPO), seed-80
+(the Bradley–Terry loss of the reward model).
 """
 from __future__ import annotations
 
@@ -198,6 +200,17 @@ def explained_variance(pred, target) -> float:
     return float("nan") if var == 0 else float(1 - (target - pred).var() / var)
 
 
+# ------------------------------------------------------------------ preferences
+def bradley_terry_loss(score_chosen: torch.Tensor, score_rejected: torch.Tensor) -> torch.Tensor:
+    """Mean over pairs of ``-log sigma(s_w - s_l)``: the reward model's loss on (B,) scores of the
+    chosen and rejected completions (Bradley & Terry 1952; RLHF's second stage). Its derivative in
+    the margin ``s_w - s_l`` is ``sigma(s_w - s_l) - 1`` per pair (over B for the mean)."""
+    _check_tensors(score_chosen=score_chosen, score_rejected=score_rejected)
+    if score_chosen.dim() != 1:
+        raise ValueError(f"scores must be 1-D (one per pair), got shape {tuple(score_chosen.shape)}")
+    return -torch.nn.functional.logsigmoid(score_chosen - score_rejected).mean()
+
+
 __all__ = ["masked_mean", "kl_k1", "kl_k2", "kl_k3", "kl_estimators", "clip_objective", "clip_fraction",
            "clipped_surrogate", "importance_surrogate", "kl_penalty_surrogate", "value_loss",
-           "explained_variance"]
+           "explained_variance", "bradley_terry_loss"]

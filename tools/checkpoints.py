@@ -64,6 +64,9 @@ TABLE: tuple[Artefact, ...] = (
                      f"{CK}/dpo-beta-sweep"), f"{CK}/dpo-beta-sweep/meta.json",
              ("python -m lib.align.dpo --no-progress",),
              what="Part 4: preference pairs, plain DPO and DPO + SFT models, the beta sweep"),
+    Artefact("reward-model", (f"{CK}/reward-model",), f"{CK}/reward-model/meta.json",
+             ("python -m lib.align.reward --no-progress",),
+             what="Part 8: the reward model (cold start + scalar head) on verifier-labelled pairs"),
     Artefact("peft-comparison", (f"{CK}/peft-comparison",), f"{CK}/peft-comparison/meta.json",
              ("python -m lib.peft.compare",),
              what="seven fine-tuning methods x 3 seeds, 300 steps each (Part 3)"),
@@ -87,6 +90,10 @@ TABLE: tuple[Artefact, ...] = (
              ("python -m lib.llm.vlm --steps 4000 --lr 0.001 --vision-layers 1 --lm-layers 2 "
               "--batch-size 64 --n-train 6000 --device {device}",),
              what="the tiny vision-language model (Part 2; trained on a GPU, hours on a CPU)"),
+    Artefact("rlhf-kl-sweep", (f"{CK}/rlhf-kl-sweep",), f"{CK}/rlhf-kl-sweep/meta.json",
+             ("python -m lib.align.rlhf --no-progress",),
+             what="Part 8: PPO-RLHF KL sweep (3 x 2 seeds), rejection sampling, the five-method table "
+                  "(needs reward-model and the dpo row)"),
     Artefact("component-sweep", (f"{CK}/component-sweep",), f"{CK}/component-sweep/meta.json",
              ("python -m lib.llm.components",),
              what="ReLU/GELU/SwiGLU FFNs and pre/post-norm depths x 4 seeds (Part 10)"),

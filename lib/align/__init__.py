@@ -9,6 +9,12 @@
   (prompt collection, dedup, clustering, stratified sampling, label noise).
 * :mod:`lib.align.dpo` — DPO, IPO and DPO + SFT: losses, reference log-probs, training, per-pair
   gradients, exact KL along samples, RLHF-vs-DPO costs (``python -m lib.align.dpo``).
+* :mod:`lib.align.rlhf` — PPO-RLHF: the four models, dual head, four roles on one base, per-token KL,
+  token-level GAE, the training loop, the KL sweep and comparison table (``python -m lib.align.rlhf``).
+* :mod:`lib.align.rejection` — rejection-sampling fine-tuning (best-of-N by the reward model, SFT).
+* :mod:`lib.align.reward` — the reward model: structure, last-token scores, Bradley–Terry training,
+  metrics, normalisation, the per-token RLHF reward (``python -m lib.align.reward``).
+* :mod:`lib.align.rlaif` — RLAIF labels, Constitutional AI's critic / reviser / checker, rule-based rewards.
 
 Later chapters add reward models and PPO-RLHF here.
 """

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from lib.llm.model import IGNORE_INDEX
+from lib.objectives import bradley_terry_loss  # noqa: F401  (re-exported: Part 4 uses it here)
 from lib.runs import Run, Stopwatch, TrainLog, check_choice, check_int, check_positive, check_range
 
 LOSS_TYPES = ("sigmoid", "ipo")
@@ -131,15 +132,6 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_cho
         raise ValueError("loss_type='ipo' needs n_chosen and n_rejected (completion token counts)")
     h = chosen / n_chosen.clamp_min(1) - rejected / n_rejected.clamp_min(1)
     return (h - 1 / (2 * beta)) ** 2
-
-
-def bradley_terry_loss(score_chosen: torch.Tensor, score_rejected: torch.Tensor) -> torch.Tensor:
-    """Mean over pairs of ``−log σ(s_w − s_l)``: the reward model's loss on (B,) scores of the chosen
-    and rejected completions (Bradley–Terry; RLHF's second stage)."""
-    if score_chosen.shape != score_rejected.shape or score_chosen.dim() != 1:
-        raise ValueError(f"scores must share one 1-D shape, got {tuple(score_chosen.shape)} and "
-                         f"{tuple(score_rejected.shape)}")
-    return -F.logsigmoid(score_chosen - score_rejected).mean()
 
 
 def implicit_rewards(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: float):
@@ -473,20 +465,6 @@ class _SavedBytes:
         return self._ctx.__exit__(*exc)
 
 
-class ScalarHead(torch.nn.Module):
-    """A language model with a linear head giving one number per position (a reward model reads
-    it at the last token, a critic at every completion token)."""
-
-    def __init__(self, lm):
-        super().__init__()
-        self.lm = lm
-        self.head = torch.nn.Linear(lm.config.d_model, 1)
-
-    def forward(self, ids, attention_mask=None):
-        h = self.lm(ids, attention_mask=attention_mask, output_hidden_states=True).last_hidden_state
-        return self.head(h)[..., 0]
-
-
 def update_costs(model, pairs, prompts, pad_id: int, eos_id: int, group_size: int = 4,
                  max_new_tokens: int = 32, reps: int = 1, seed: int = 0) -> dict:
     """Measure one update of each stage with live copies of ``model``, on the same pairs and prompts.
@@ -506,14 +484,16 @@ def update_costs(model, pairs, prompts, pad_id: int, eos_id: int, group_size: in
     gen = torch.Generator().manual_seed(int(seed))
     policy = copy.deepcopy(model)
     reference = copy.deepcopy(model).eval().requires_grad_(False)
-    reward_model = ScalarHead(copy.deepcopy(model))
-    critic = ScalarHead(copy.deepcopy(model))
+    from lib.align.reward import RewardModel    # the scalar-head model (Part 8); critics use its token scores
+
+    reward_model = RewardModel(copy.deepcopy(model), bias=True)
+    critic = RewardModel(copy.deepcopy(model), bias=True)
     tr = _triples(pairs)
     ids_p, tg_p = pair_batch(tr, pad_id)
     B = len(tr)
 
     def rm_step(opt):
-        s = reward_model(ids_p)
+        s = reward_model.token_scores(ids_p)
         last = (tg_p != IGNORE_INDEX).long().cumsum(1).argmax(1)       # last completion position
         score = s.gather(1, last[:, None])[:, 0]
         loss = bradley_terry_loss(score[:B], score[B:])
@@ -537,10 +517,10 @@ def update_costs(model, pairs, prompts, pad_id: int, eos_id: int, group_size: in
             ids, attn, cmask, n = sample_groups(policy, prompts, group_size, max_new_tokens, eos_id,
                                                 generator=gen)
             last = n - 1 + cmask.sum(1)                                  # last real token of each row
-            score = reward_model.eval()(ids, attn).gather(1, last[:, None])[:, 0]
+            score = reward_model.eval().token_scores(ids, attn).gather(1, last[:, None])[:, 0]
             ref_lp_tok = token_logprobs(reference, ids, attn, n)
             old = token_logprobs(policy, ids, attn, n)
-        values = critic(ids, attn)[:, n - 1:-1]
+        values = critic.token_scores(ids, attn)[:, n - 1:-1]
         new = token_logprobs(policy, ids, attn, n)
         reward = score[:, None] - 0.05 * (old - ref_lp_tok)              # KL-shaped reward per token
         adv = (reward - values.detach()) * cmask
@@ -732,7 +712,7 @@ def main(argv=None) -> int:
 __all__ = ["LOSS_TYPES", "pair_batch", "sequence_logps", "reference_logps", "dpo_loss", "bradley_terry_loss",
            "implicit_rewards",
            "gradient_weight", "preference_correct", "DPOConfig", "DPORun", "batch_loss", "evaluate_pairs",
-           "train_dpo", "per_pair_gradients", "token_kl", "sampled_kl", "held_bytes", "ScalarHead",
+           "train_dpo", "per_pair_gradients", "token_kl", "sampled_kl", "held_bytes",
            "update_costs",
            "held_out_accuracy", "DPO_MODELS", "SWEEP_NAME", "SWEEP_BETAS",
            "DATA_SEED", "make_artefacts", "main"]
