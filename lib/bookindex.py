@@ -184,7 +184,7 @@ def index_html(rows: list[IndexRow], from_page: str, repo_url: str = REPO_URL) -
     def code_link(path: str) -> str:
         return f'<a href="{html.escape(repo_url)}/blob/main/{html.escape(path)}"><code>{html.escape(path)}</code></a>'
 
-    out = ['<table class="book-index" style="font-size:0.85em">',
+    out = ['<div style="overflow-x:auto"><table class="book-index" style="font-size:0.8em">',
            "<thead><tr><th>part</th><th>entry</th><th>section · 中文</th><th>diagram</th>"
            "<th>lib code</th><th>tests</th></tr></thead><tbody>"]
     for r in rows:
@@ -199,7 +199,7 @@ def index_html(rows: list[IndexRow], from_page: str, repo_url: str = REPO_URL) -
             f"<td>{diag}</td>"
             f"<td>{'<br>'.join(code_link(m) for m in r.modules)}{shown}</td>"
             f"<td>{'<br>'.join(code_link(t) for t in r.tests)}</td></tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out)
 
 

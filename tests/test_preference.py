@@ -109,3 +109,22 @@ def test_json_round_trip_and_shipped_pairs():
     held = {p.expression for p in chain_arithmetic_task().held_out}
     assert not set(exprs) & held                               # decontaminated
     assert sum(p.flipped for p in train) == round(meta["noise_share"] * len(train))
+
+
+def test_judged_groups_split_each_group_by_the_verifier(task):
+    from lib.data import verify_answer
+    from lib.llm.checkpoint import load_model
+    from lib.llm.tokenizer import load_tokenizer
+
+    tok = load_tokenizer()
+    cold = load_model("tiny-lm-arith-sft")
+    probs = list(task.rl_train[:12])
+    groups = list(P.judged_groups(cold, tok, probs, group_size=4, seed=3, batch_size=5))
+    assert [g.index for g in groups] == list(range(len(probs)))
+    for g in groups:
+        assert all(verify_answer(probs[g.index], t) for _, t in g.right)
+        assert not any(verify_answer(probs[g.index], t) for _, t in g.wrong)
+        assert len(g.right) <= g.n_right <= 4 and len(g.right) + len(g.wrong) <= 4
+        assert g.right == sorted(set(g.right)) and g.wrong == sorted(set(g.wrong))
+    again = list(P.judged_groups(cold, tok, probs, group_size=4, seed=3, batch_size=5))
+    assert again == groups                                 # seeded: the same draw

@@ -226,6 +226,49 @@ def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- 5. pairs
+@dataclasses.dataclass(frozen=True)
+class JudgedGroup:
+    """One problem's sampled answers, judged: ``right``/``wrong`` are the distinct
+    ``(completion ids, text)`` pairs the verifier accepts/rejects, sorted; ``n_right`` counts the
+    right answers among all ``group_size`` samples (repeats included)."""
+
+    index: int
+    prompt_ids: tuple
+    right: list
+    wrong: list
+    n_right: int
+
+
+def judged_groups(model, tokenizer, problems: Sequence[ArithProblem], group_size: int,
+                  max_new_tokens: int = 32, seed: int = 0, batch_size: int = 64):
+    """Sample ``group_size`` answers per problem from ``model`` (temperature 1, one torch
+    generator seeded ``seed``, ``batch_size`` problems at a time) and judge each with the
+    verifier; yields one :class:`JudgedGroup` per problem, in order. The pair builders of
+    Part 4 (:func:`build_pairs`) and Part 8 (:func:`lib.align.reward.verifier_pairs`) share it."""
+    import torch
+
+    from lib.align.tasks import encode_prompts
+    from lib.llm.generate import sample_groups
+
+    probs = list(problems)
+    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(int(seed))
+    ids = encode_prompts(tokenizer, probs)
+    for s in range(0, len(probs), batch_size):
+        with torch.no_grad():
+            out, _, cmask, n = sample_groups(model, ids[s:s + batch_size], group_size, max_new_tokens,
+                                             tokenizer.eos_id, generator=gen)
+        comps = [tuple(row[:int(m.sum())]) for row, m in zip(out[:, n:].tolist(), cmask)]
+        for k in range(len(comps) // group_size):
+            i = s + k
+            group = comps[k * group_size:(k + 1) * group_size]
+            texts = [tokenizer.decode(c, skip_special_tokens=True) for c in group]
+            ok = [verify_answer(probs[i], t) for t in texts]
+            yield JudgedGroup(i, tuple(ids[i]),
+                              sorted({(c, t) for c, t, o in zip(group, texts, ok) if o}),
+                              sorted({(c, t) for c, t, o in zip(group, texts, ok) if not o}),
+                              int(sum(ok)))
+
+
 def build_pairs(model, tokenizer, problems: Sequence[ArithProblem], group_size: int = 4,
                 max_new_tokens: int = 32, seed: int = 0, clusters=None, batch_size: int = 64) -> tuple[list, dict]:
     """Pairs from the model's own answers (module docstring, step 5).
@@ -236,11 +279,6 @@ def build_pairs(model, tokenizer, problems: Sequence[ArithProblem], group_size: 
     in the pairs. Returns ``(pairs, stats)``; ``stats``: ``prompts``, ``answers``, ``right_share``
     (of all sampled answers), ``all_right``, ``all_wrong`` (prompts without a pair) and ``pairs``.
     """
-    import torch
-
-    from lib.align.tasks import encode_prompts
-    from lib.llm.generate import sample_groups
-
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2:
         raise ValueError(f"group_size must be an int >= 2, got {group_size!r}")
     probs = list(problems)
@@ -248,34 +286,20 @@ def build_pairs(model, tokenizer, problems: Sequence[ArithProblem], group_size: 
         raise ValueError("need at least one problem")
     if clusters is not None and len(clusters) != len(probs):
         raise ValueError(f"clusters has {len(clusters)} labels for {len(probs)} problems")
-    eos = tokenizer.eos_id
     rng = np.random.default_rng(seed)
-    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(int(seed))
-    ids = encode_prompts(tokenizer, probs)
     pairs, n_right, all_right, all_wrong = [], 0, 0, 0
-    with torch.no_grad():
-        for s in range(0, len(probs), batch_size):
-            out, _, cmask, n = sample_groups(model, ids[s:s + batch_size], group_size, max_new_tokens, eos,
-                                             generator=gen)
-            comps = [tuple(row[:int(m.sum())]) for row, m in zip(out[:, n:].tolist(), cmask)]
-            for k in range(len(comps) // group_size):
-                i = s + k
-                group = comps[k * group_size:(k + 1) * group_size]
-                texts = [tokenizer.decode(c, skip_special_tokens=True) for c in group]
-                ok = [verify_answer(probs[i], t) for t in texts]
-                n_right += sum(ok)
-                right = sorted({(c, t) for c, t, o in zip(group, texts, ok) if o})
-                wrong = sorted({(c, t) for c, t, o in zip(group, texts, ok) if not o})
-                if not wrong:
-                    all_right += 1
-                    continue
-                if not right:
-                    all_wrong += 1
-                    continue
-                cw = right[int(rng.integers(len(right)))]
-                cl = wrong[int(rng.integers(len(wrong)))]
-                pairs.append(PreferencePair(probs[i], tuple(ids[i]), cw[0], cl[0], cw[1], cl[1],
-                                            -1 if clusters is None else int(clusters[i])))
+    for g in judged_groups(model, tokenizer, probs, group_size, max_new_tokens, seed, batch_size):
+        n_right += g.n_right
+        if not g.wrong:
+            all_right += 1
+            continue
+        if not g.right:
+            all_wrong += 1
+            continue
+        cw = g.right[int(rng.integers(len(g.right)))]
+        cl = g.wrong[int(rng.integers(len(g.wrong)))]
+        pairs.append(PreferencePair(probs[g.index], g.prompt_ids, cw[0], cl[0], cw[1], cl[1],
+                                    -1 if clusters is None else int(clusters[g.index])))
     stats = {"prompts": len(probs), "answers": len(probs) * group_size,
              "right_share": n_right / (len(probs) * group_size), "all_right": all_right,
              "all_wrong": all_wrong, "pairs": len(pairs)}

@@ -587,10 +587,8 @@ def verifier_pairs(model, tokenizer, problems, group_size: int = RM_GROUP_SIZE, 
     demonstration would be) ≻ each of its wrong answers. Returns ``(pairs, stats)``
     (``prompts``, ``answers``, ``right_share``, ``prompts_with_pairs``, ``reference_pairs``,
     ``pairs``)."""
-    from lib.align.preference import PreferencePair
-    from lib.align.tasks import encode_prompts
-    from lib.data import verify_answer
-    from lib.llm.generate import sample_groups
+    from lib.align.preference import PreferencePair, judged_groups
+    from lib.align.tasks import completion_text
 
     if isinstance(per_prompt, bool) or not isinstance(per_prompt, int) or per_prompt < 1:
         raise ValueError(f"per_prompt must be an int >= 1, got {per_prompt!r}")
@@ -598,35 +596,22 @@ def verifier_pairs(model, tokenizer, problems, group_size: int = RM_GROUP_SIZE, 
     if not probs:
         raise ValueError("need at least one problem")
     rng = np.random.default_rng(seed)
-    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(int(seed))
-    ids = encode_prompts(tokenizer, probs)
-    from lib.align.tasks import completion_text
-
     pairs, n_right, with_pairs, n_ref = [], 0, 0, 0
-    for s in range(0, len(probs), batch_size):
-        out, _, cmask, n = sample_groups(model, ids[s:s + batch_size], group_size, max_new_tokens,
-                                         tokenizer.eos_id, generator=gen)
-        comps = [tuple(row[:int(m.sum())]) for row, m in zip(out[:, n:].tolist(), cmask)]
-        for k in range(len(comps) // group_size):
-            i = s + k
-            group = comps[k * group_size:(k + 1) * group_size]
-            texts = [tokenizer.decode(c, skip_special_tokens=True) for c in group]
-            ok = [verify_answer(probs[i], t) for t in texts]
-            n_right += sum(ok)
-            right = sorted({(c, t) for c, t, o in zip(group, texts, ok) if o})
-            wrong = sorted({(c, t) for c, t, o in zip(group, texts, ok) if not o})
-            if not right and wrong and reference_chosen:
-                text = completion_text(probs[i])
-                ref_ids = tuple(tokenizer.encode(text)) + (tokenizer.eos_id,)
-                right = [(ref_ids, tokenizer.decode(ref_ids, skip_special_tokens=True))]
-                n_ref += min(per_prompt, len(wrong))
-            if not right or not wrong:
-                continue
-            with_pairs += 1
-            combos = [(a, b) for a in range(len(right)) for b in range(len(wrong))]
-            for j in rng.permutation(len(combos))[:per_prompt]:
-                cw, cl = right[combos[j][0]], wrong[combos[j][1]]
-                pairs.append(PreferencePair(probs[i], tuple(ids[i]), cw[0], cl[0], cw[1], cl[1]))
+    for g in judged_groups(model, tokenizer, probs, group_size, max_new_tokens, seed, batch_size):
+        n_right += g.n_right
+        right, wrong = g.right, g.wrong
+        if not right and wrong and reference_chosen:
+            text = completion_text(probs[g.index])
+            ref_ids = tuple(tokenizer.encode(text)) + (tokenizer.eos_id,)
+            right = [(ref_ids, tokenizer.decode(ref_ids, skip_special_tokens=True))]
+            n_ref += min(per_prompt, len(wrong))
+        if not right or not wrong:
+            continue
+        with_pairs += 1
+        combos = [(a, b) for a in range(len(right)) for b in range(len(wrong))]
+        for j in rng.permutation(len(combos))[:per_prompt]:
+            cw, cl = right[combos[j][0]], wrong[combos[j][1]]
+            pairs.append(PreferencePair(probs[g.index], g.prompt_ids, cw[0], cl[0], cw[1], cl[1]))
     stats = {"prompts": len(probs), "answers": len(probs) * group_size,
              "right_share": n_right / (len(probs) * group_size), "prompts_with_pairs": with_pairs,
              "reference_pairs": n_ref, "pairs": len(pairs)}
