@@ -105,7 +105,8 @@ checkpoints: setup
 # bench/results/ (rendered by chapters/11-appendix/benchmarks.ipynb), the GRPO one bench/grpo_seeds.json;
 # bench/RESULTS.md holds the narrative. Run on an otherwise idle machine for clean wall-time ratios.
 bench: setup
-	$(BIN)/python bench/bench_llm.py
+	$(BIN)/python bench/bench_llm.py --profile
+	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_efficiency.py
 	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_policy.py --seeds 0 1 2 3 4
 	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_dqn.py --seeds 0 1 2 3 4
 	OMP_NUM_THREADS=1 $(BIN)/python bench/bench_grpo.py --starts tiny-lm-arith-sft --seeds 0 1 2 3 \

@@ -1,13 +1,16 @@
 """Benchmarks of the book's tiny LLM (lib.llm) against Hugging Face transformers, same weights, same run.
 
     python bench/bench_llm.py            # all three; add --quick for a shorter run
+    python bench/bench_llm.py --profile  # and the per-op CPU time of a training step, both models
 
 (a) training throughput (tokens/s, forward + backward + AdamW step) of lib's TinyLM vs transformers'
     LlamaForCausalLM at the shipped tiny-lm configuration;
 (b) KV-cache decoding speedup vs no cache for 256 new tokens (context 1024: the tiny-lm weights with a
     longer RoPE table, prompt of 256 tokens);
 (c) greedy generation tokens/s of lib.llm.generate vs transformers' generate on the same weights.
-Measurements alternate between the two contenders and report the median, to be fair on a shared CPU.
+Measurements alternate between the two contenders (which one goes first alternates too); training
+reports the median of the per-round ratios, which cancels most of a shared machine's slow drift.
+The run is recorded in bench/results/llm.json (machine, commit, load, every round).
 """
 from __future__ import annotations
 
@@ -88,13 +91,48 @@ def bench_training(lib_model, hf_model, batch=32, seq=128, steps=6, rounds=3):
     hf_model.train()
     for name in fns:  # warm-up
         fns[name](opts[name])
-    for _ in range(rounds):
-        for name in fns:
+    for r in range(rounds):
+        # alternate which contender goes first, so that a slow drift of the machine favours neither
+        for name in (("lib", "hf") if r % 2 == 0 else ("hf", "lib")):
             t0 = time.perf_counter()
             for _ in range(steps):
                 fns[name](opts[name])
             res[name].append(steps * batch * seq / (time.perf_counter() - t0))
-    return {k: statistics.median(v) for k, v in res.items()}
+    ratios = [a / b for a, b in zip(res["lib"], res["hf"])]
+    out = {k: statistics.median(v) for k, v in res.items()}
+    out.update(rounds=res, round_ratios=ratios, median_ratio=statistics.median(ratios))
+    return out
+
+
+def profile_training(lib_model, hf_model, batch=32, seq=128, steps=2, top=12):
+    """Per-op self CPU time of ``steps`` training steps of each contender (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    x = torch.randint(0, lib_model.config.vocab_size, (batch, seq + 1))
+    inp, tgt = x[:, :-1], x[:, 1:]
+    tables = {}
+    for name, model in (("lib", lib_model), ("hf", hf_model)):
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def step():
+            if name == "lib":
+                loss = model(inp, targets=tgt).loss
+            else:
+                lg = model(input_ids=inp).logits
+                loss = torch.nn.functional.cross_entropy(lg.float().reshape(-1, lg.shape[-1]), tgt.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+
+        step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                step()
+        rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        tables[name] = [(e.key, e.self_cpu_time_total / 1e3 / steps, e.count // steps) for e in rows[:top]]
+    return tables
 
 
 @torch.no_grad()
@@ -141,6 +179,10 @@ def main(argv=None):
     ap.add_argument("--gen-threads", type=int, default=1,
                     help="torch threads for the decoding benchmarks (b, c): one-token steps are too small to "
                          "gain from threads, and spare threads only add contention on a shared CPU")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print (and record) the per-op self CPU time of a training step for both")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "llm.json"),
+                    help="the JSON record of this run ('' for none)")
     args = ap.parse_args(argv)
     print("# bench_llm:", machine())
     base = load_model("tiny-lm")
@@ -150,9 +192,18 @@ def main(argv=None):
 
     lib_train = load_model("tiny-lm")
     hf_train = hf_twin(lib_train)
-    tr = bench_training(lib_train, hf_train, steps=3 if args.quick else 6, rounds=2 if args.quick else 3)
+    tr = bench_training(lib_train, hf_train, steps=3 if args.quick else 4, rounds=5 if args.quick else 9)
     print(f"(a) training throughput, batch 32 x 128: lib {tr['lib']:,.0f} tok/s, transformers {tr['hf']:,.0f} tok/s "
-          f"-> {tr['lib'] / tr['hf']:.2f}x  (goal >= 1.0x)")
+          f"(medians); median of the per-round ratios {tr['median_ratio']:.2f}x "
+          f"(rounds: {', '.join(f'{r:.2f}' for r in tr['round_ratios'])})  (goal >= 1.0x)")
+    record = {"benchmark": "llm", "machine": machine(), "training": tr}
+    if args.profile:
+        tables = profile_training(lib_train, hf_train)
+        record["profile_ms_per_step"] = tables
+        for name, rows in tables.items():
+            print(f"    per-op self CPU time, {name} (ms per step, calls per step):")
+            for key, ms, calls in rows:
+                print(f"      {key[:48]:48s} {ms:9.1f} ms  x{calls}")
 
     torch.set_num_threads(args.gen_threads)
     print(f"decoding benchmarks on {torch.get_num_threads()} thread(s)")
@@ -167,6 +218,13 @@ def main(argv=None):
     g, same = bench_generate(base, hf_gen, rounds=2 if args.quick else 3)
     print(f"(c) greedy generation, 200 new tokens, batch 1: lib {g['lib']:,.0f} tok/s, transformers.generate "
           f"{g['hf']:,.0f} tok/s -> {g['lib'] / g['hf']:.2f}x (goal >= 1.0x); identical tokens: {same}")
+    record.update(kv_cache={"seconds": t, "speedup": t["nocache"] / t["cache"]},
+                  generate={"tokens_per_s": g, "ratio": g["lib"] / g["hf"], "identical": same})
+    if args.out:
+        import json
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=1)
+        print("wrote", args.out)
 
 
 if __name__ == "__main__":
