@@ -261,3 +261,20 @@ def test_export_hf_rejects_a_non_model_before_writing(tmp_path):
     with pytest.raises(FileNotFoundError, match="tokenizer.json"):
         export_hf(small(), tmp_path / "out2", tokenizer_dir=tmp_path)
     assert not (tmp_path / "out2").exists()
+
+
+def test_init_weights_scheme_and_validation():
+    from lib.llm.model import init_weights
+
+    torch.manual_seed(0)
+    block = torch.nn.ModuleDict({"o_proj": torch.nn.Linear(256, 256), "q_proj": torch.nn.Linear(256, 256),
+                                 "norm": torch.nn.LayerNorm(256)})
+    init_weights(block, 0.02, n_layers=8)
+    assert torch.all(block["o_proj"].bias == 0) and torch.all(block["norm"].weight == 1)
+    assert torch.all(block["norm"].bias == 0)
+    assert abs(block["q_proj"].weight.std().item() - 0.02) < 0.002
+    assert abs(block["o_proj"].weight.std().item() - 0.02 / 4) < 0.0005  # 1/sqrt(2 * 8)
+    with pytest.raises(ValueError, match="std > 0"):
+        init_weights(block, 0.0, 4)
+    with pytest.raises(TypeError, match="nn.Module"):
+        init_weights("not a model", 0.02, 4)

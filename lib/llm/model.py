@@ -304,6 +304,23 @@ class LMOutput:
     cache: KVCache | None = None
 
 
+def init_weights(model: nn.Module, std: float, n_layers: int) -> None:
+    """The book's initialisation of a decoder, in ``named_parameters`` order (so one seed gives one model):
+    matrices normal(0, ``std``), the residual output projections (``o_proj``, ``down_proj``) normal(0,
+    ``std / sqrt(2 n_layers)``) as GPT-2 scales them; vectors: norm gains 1, biases 0."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not std > 0 or not int(n_layers) >= 1:
+        raise ValueError(f"need std > 0 and n_layers >= 1, got std={std}, n_layers={n_layers}")
+    for name, p in model.named_parameters():
+        if p.dim() == 1:
+            nn.init.zeros_(p) if name.endswith(".bias") else nn.init.ones_(p)
+        elif name.endswith(("o_proj.weight", "down_proj.weight")):
+            nn.init.normal_(p, 0.0, std / math.sqrt(2 * n_layers))
+        else:
+            nn.init.normal_(p, 0.0, std)
+
+
 class TinyLM(nn.Module):
     """Decoder-only LM (see the module docstring). ``TinyLM(LMConfig(...))``."""
 
@@ -325,14 +342,7 @@ class TinyLM(nn.Module):
 
     def reset_parameters(self) -> None:
         """Normal(0, init_std) weights; residual output projections scaled by 1/sqrt(2 n_layers)."""
-        std = self.config.init_std
-        for name, p in self.named_parameters():
-            if p.dim() == 1:
-                nn.init.ones_(p)
-            elif name.endswith(("o_proj.weight", "down_proj.weight")):
-                nn.init.normal_(p, 0.0, std / math.sqrt(2 * self.config.n_layers))
-            else:
-                nn.init.normal_(p, 0.0, std)
+        init_weights(self, self.config.init_std, self.config.n_layers)
 
     # ------------------------------------------------------------------ helpers
     @property

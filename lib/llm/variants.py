@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import pathlib
 import sys
 import time
@@ -37,7 +36,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import runs
-from .model import _SDPA_GQA, IGNORE_INDEX, KVCache, LMOutput, RMSNorm, SwiGLU, apply_rope, rope_cos_sin
+from .model import (_SDPA_GQA, IGNORE_INDEX, KVCache, LMOutput, RMSNorm, SwiGLU, apply_rope, init_weights,
+                    rope_cos_sin)
 
 POSITIONS = ("rope", "alibi", "learned", "none")
 ATTENTIONS = ("mha", "gqa", "mqa", "mla")
@@ -279,16 +279,9 @@ class VariantLM(nn.Module):
             self.lm_head.weight = self.embed_tokens.weight
 
     def reset_parameters(self) -> None:
-        """TinyLM's scheme: normal(0, init_std) matrices, residual outputs scaled by
-        1/sqrt(2 n_layers); norm gains 1, norm biases 0."""
-        std = self.config.init_std
-        for name, p in self.named_parameters():
-            if p.dim() == 1:
-                nn.init.zeros_(p) if name.endswith(".bias") else nn.init.ones_(p)
-            elif name.endswith(("o_proj.weight", "down_proj.weight")):
-                nn.init.normal_(p, 0.0, std / math.sqrt(2 * self.config.n_layers))
-            else:
-                nn.init.normal_(p, 0.0, std)
+        """TinyLM's scheme (:func:`lib.llm.model.init_weights`): normal(0, init_std) matrices, residual
+        outputs scaled by 1/sqrt(2 n_layers); norm gains 1, norm biases 0."""
+        init_weights(self, self.config.init_std, self.config.n_layers)
 
     @property
     def device(self) -> torch.device:
