@@ -171,6 +171,7 @@ class MCTS:
         priors = _as_priors(priors, acts)
         for a, p in zip(acts, priors):
             self._child(leaf, a, p)
+        leaf.untried = []  # expanded: selection now descends through it
         return None, value
 
     # 3. simulation -----------------------------------------------------------------------

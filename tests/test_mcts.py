@@ -138,3 +138,21 @@ def test_mcts_player_is_deterministic_per_position():
     p2 = M.mcts_player(M.MCTSConfig(simulations=50, seed=4))
     s = T.TicTacToe().apply(0).apply(4)
     assert p1(s) == p2(s) == p1(s) and len(p1.memo) == 1
+
+
+def test_puct_descends_and_never_recreates_children():
+    # regression: PUCT once left an expanded node's `untried` list full, so selection stopped at
+    # depth 1 and every visit re-created that node's children (a one-ply search in disguise)
+    s = M.MCTS(T.TicTacToe(), M.MCTSConfig(simulations=400, selection="puct", seed=0))
+    for _ in range(400):
+        s.iterate()
+    assert M.tree_violations(s.root) == []
+    assert s.n_nodes == len(list(s.root.nodes()))  # every node created is still in the tree
+    depth = max(len(list(_ancestors(n))) for n in s.root.nodes())
+    assert depth >= 4, depth
+
+
+def _ancestors(node):
+    while node.parent is not None:
+        node = node.parent
+        yield node
