@@ -103,6 +103,14 @@ TABLE: tuple[Artefact, ...] = (
     Artefact("variant-attention", (f"{CK}/variant-attention",), f"{CK}/variant-attention/meta.json",
              ("python -m lib.llm.variants --sweep variant-attention --no-progress",),
              what="MHA / GQA / MQA / MLA, 4 seeds x 300 steps (Part 10)"),
+    Artefact("step-search", (f"{CK}/step-search",), f"{CK}/step-search/meta.json",
+             ("python -m lib.align.step_search",),
+             what="Part 9: MCTS over reasoning steps vs sampling, accuracy against model calls on "
+                  "200 held-out questions (needs tiny-lm-arith-sft)"),
+    Artefact("bestofn-pool", (f"{CK}/bestofn-pool",), f"{CK}/bestofn-pool/meta.json",
+             ("python -m lib.align.bestofn",),
+             what="Part 9: 32 sampled answers x 200 held-out questions with reward-model scores "
+                  "(needs tiny-lm-arith-sft and reward-model)"),
 )
 
 

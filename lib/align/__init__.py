@@ -15,6 +15,8 @@
 * :mod:`lib.align.reward` — the reward model: structure, last-token scores, Bradley–Terry training,
   metrics, normalisation, the per-token RLHF reward (``python -m lib.align.reward``).
 * :mod:`lib.align.rlaif` — RLAIF labels, Constitutional AI's critic / reviser / checker, rule-based rewards.
-
-Later chapters add reward models and PPO-RLHF here.
+* :mod:`lib.align.bestofn` — best-of-N (verifier / reward model) and majority vote, exact estimators of
+  accuracy vs N from one sampled pool, best-of-N KL (``python -m lib.align.bestofn``).
+* :mod:`lib.align.step_search` — MCTS over reasoning steps (nodes are sentences of the model), pluggable leaf
+  values, the tree drawn, accuracy against model calls (``python -m lib.align.step_search``).
 """
