@@ -116,7 +116,8 @@ def macro_findings(rel: str, cells: list[dict], macros: Iterable[str]) -> list[s
 
 def code_findings(rel: str, cells: list[dict]) -> list[str]:
     """Style findings in a notebook's code cells (the setup cell excepted): long lines,
-    literal seeds without a ``# fixed seed:`` reason, assertions on wall-clock time."""
+    literal seeds without a ``# fixed seed:`` reason, assertions on wall-clock time, a
+    ``show_code`` listing that would not be displayed."""
     out = []
     for i, c in enumerate(cells):
         if c.get("cell_type") != "code" or "remove-cell" in c.get("metadata", {}).get("tags", []):
@@ -132,7 +133,23 @@ def code_findings(rel: str, cells: list[dict]) -> list[str]:
             if TIME_ASSERT_RE.search(code):
                 out.append(f"{where}: asserts on wall-clock time ({line.strip()[:60]}); show "
                            "timings, assert counts/bytes/equalities, measure speed in bench/")
+        for n in hidden_show_code(cell_source(c)):
+            out.append(f"{rel}: cell {i} line {n}: show_code(...) is not the cell's last statement, so "
+                       "its listing is never displayed: wrap it in display(...) or give it its own cell")
     return out
+
+
+def hidden_show_code(source: str) -> list[int]:
+    """Lines of bare ``show_code(...)`` statements that are not the last statement of a cell: a
+    notebook displays only the last expression's value, so their listings would not appear."""
+    import ast
+
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:  # IPython magics: nothing to say
+        return []
+    return [st.lineno for st in body[:-1] if isinstance(st, ast.Expr) and isinstance(st.value, ast.Call)
+            and getattr(st.value.func, "id", None) == "show_code"]
 
 
 @dataclasses.dataclass(frozen=True)

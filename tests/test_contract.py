@@ -206,6 +206,13 @@ def test_wall_clock_asserts_fail(tmp_path, line):
     assert "wall-clock" not in _code_cell_book(tmp_path / "b", "assert n_tokens == 12")
 
 
+def test_hidden_show_code_fails(tmp_path):
+    src = "show_code(f, test='t.py')\nshow_code(g)"
+    assert "cell 2 line 1: show_code(...) is not the cell's last statement" in _code_cell_book(tmp_path, src)
+    ok = "display(show_code(f))\nshow_code(g)"
+    assert "show_code" not in _code_cell_book(tmp_path / "b", ok)
+
+
 def test_config_only_macros_fail(tmp_path):
     root = _book(tmp_path, {"chapters/01-a/x.ipynb": {"labels": ["seed-1"]}})
     (root / "_config.yml").write_text(yaml.safe_dump(
