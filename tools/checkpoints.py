@@ -111,6 +111,10 @@ TABLE: tuple[Artefact, ...] = (
              ("python -m lib.align.bestofn",),
              what="Part 9: 32 sampled answers x 200 held-out questions with reward-model scores "
                   "(needs tiny-lm-arith-sft and reward-model)"),
+    Artefact("prm", (f"{CK}/prm",), f"{CK}/prm/meta.json",
+             ("python -m lib.align.prm --no-progress",),
+             what="Part 9: ORM, PRM (exact step labels), PRM (Math-Shepherd labels) on the policy's "
+                  "rl_train solutions (needs tiny-lm-arith-sft)"),
 )
 
 

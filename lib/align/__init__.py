@@ -15,6 +15,8 @@
 * :mod:`lib.align.reward` — the reward model: structure, last-token scores, Bradley–Terry training,
   metrics, normalisation, the per-token RLHF reward (``python -m lib.align.reward``).
 * :mod:`lib.align.rlaif` — RLAIF labels, Constitutional AI's critic / reviser / checker, rule-based rewards.
+* :mod:`lib.align.prm` — outcome and process reward models: exact and Math-Shepherd step labels, training,
+  PRM-guided step search, best-of-N reranking (``python -m lib.align.prm``).
 * :mod:`lib.align.bestofn` — best-of-N (verifier / reward model) and majority vote, exact estimators of
   accuracy vs N from one sampled pool, best-of-N KL (``python -m lib.align.bestofn``).
 * :mod:`lib.align.step_search` — MCTS over reasoning steps (nodes are sentences of the model), pluggable leaf
