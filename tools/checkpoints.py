@@ -115,6 +115,10 @@ TABLE: tuple[Artefact, ...] = (
              ("python -m lib.align.prm --no-progress",),
              what="Part 9: ORM, PRM (exact step labels), PRM (Math-Shepherd labels) on the policy's "
                   "rl_train solutions (needs tiny-lm-arith-sft)"),
+    Artefact("cot-distill", (f"{CK}/cot-distill",), f"{CK}/cot-distill/meta.json",
+             ("python -m lib.align.cot_distill --no-progress",),
+             what="Part 9: CoT distillation, teacher traces filtered by the verifier, 5 students' "
+                  "held-out hits + the filtered student (needs tiny-lm, tiny-lm-arith-sft)"),
 )
 
 

@@ -21,4 +21,6 @@
   accuracy vs N from one sampled pool, best-of-N KL (``python -m lib.align.bestofn``).
 * :mod:`lib.align.step_search` — MCTS over reasoning steps (nodes are sentences of the model), pluggable leaf
   values, the tree drawn, accuracy against model calls (``python -m lib.align.step_search``).
+* :mod:`lib.align.cot_distill` — CoT distillation: teacher traces, the verifier's rejection-sampling filter,
+  students on filtered / unfiltered / answer-only data, paired held-out tests (``python -m lib.align.cot_distill``).
 """
